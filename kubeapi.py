@@ -1,0 +1,263 @@
+"""Everything my-scheduler says to the Kubernetes API: list, bind, events, the PodScheduled condition.
+
+Lists are read as raw JSON and turned into models only for objects that changed since the last read
+(keyed by uid and resourceVersion): the client's model deserialisation costs ~30x `json.loads`, and in a
+steady cluster almost nothing changes between two cycles.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client import (
+    ApiClient,
+    CoreV1Api,
+    V1Binding,
+    V1Node,
+    V1ObjectMeta,
+    V1ObjectReference,
+    V1Pod,
+)
+from kubernetes.client.exceptions import ApiException
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+log = logging.getLogger("my-scheduler")
+
+_T = TypeVar("_T")
+_Model = TypeVar("_Model", V1Pod, V1Node)
+
+ACTIVE_PHASES = "status.phase!=Succeeded,status.phase!=Failed"
+RETRY_ATTEMPTS = 6
+RETRY_CAP_SECONDS = 8.0
+
+
+def is_transient(error: BaseException) -> bool:
+    """5xx, 429, timeouts and connection errors are worth retrying; other 4xx are answers."""
+    if isinstance(error, ApiException):
+        return error.status is None or error.status == 429 or error.status >= 500
+    return isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
+_backoff = wait_exponential_jitter(initial=0.1, max=RETRY_CAP_SECONDS, jitter=0.2)
+
+
+def _wait(state: RetryCallState) -> float:
+    """Exponential backoff with jitter, or the server's Retry-After when it sent one (429, some 5xx)."""
+    error = state.outcome.exception() if state.outcome else None
+    headers = getattr(error, "headers", None) or {}
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        try:
+            return min(float(retry_after), RETRY_CAP_SECONDS)
+        except ValueError:
+            pass
+    return float(_backoff(state))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "%s failed (attempt %d/%d), retrying: %s",
+        getattr(state.fn, "__name__", "API call"),
+        state.attempt_number,
+        RETRY_ATTEMPTS,
+        _describe(error),
+        extra={"attempt": state.attempt_number},
+    )
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status} {error.reason}: {_status_message(error)}"
+    return repr(error)
+
+
+def _status_message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message", error.body))
+    except ValueError:
+        return str(error.body)
+
+
+transient_retry = retry(
+    retry=retry_if_exception(is_transient),
+    wait=_wait,
+    stop=stop_after_attempt(RETRY_ATTEMPTS),
+    before_sleep=_log_retry,
+    reraise=True,
+)
+
+
+class BindResult(enum.Enum):
+    BOUND = "bound"
+    ALREADY_BOUND = "already bound"  # 409: someone else bound it first: done, not an error
+    GONE = "gone"  # 404, or a new pod with the same name (UID precondition failed)
+    FORBIDDEN = "forbidden"
+
+
+def load_client(kubeconfig: str | None, qps_pool: int = 16) -> ApiClient:
+    """In-cluster config inside a pod, else the kubeconfig (flag, KUBECONFIG, ~/.kube/config)."""
+    configuration = client.Configuration()
+    if kubeconfig is None and config.incluster_config.SERVICE_HOST_ENV_NAME in os.environ:
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = qps_pool
+    # Retries are ours (tenacity, logged); urllib3's silent ones would multiply them.
+    configuration.retries = False
+    return ApiClient(configuration)
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Api:
+    def __init__(self, api_client: ApiClient, component: str, instance: str) -> None:
+        self.core = CoreV1Api(api_client)
+        self.component = component
+        self.instance = instance
+        self._cache: dict[str, dict[str, tuple[str, Any]]] = {}
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    @transient_retry
+    def _list(self, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
+        method = self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
+        response = method(_preload_content=False, _request_timeout=60, **kwargs)
+        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return items
+
+    def _models(self, list_name: str, items: Iterable[dict[str, Any]], model: type[_Model]) -> list[_Model]:
+        """Models for the listed items, reusing the ones whose resourceVersion did not change."""
+        previous = self._cache.get(list_name, {})
+        current: dict[str, tuple[str, Any]] = {}
+        for item in items:
+            meta = item["metadata"]
+            version = meta.get("resourceVersion", "")
+            cached = previous.get(meta["uid"])
+            current[meta["uid"]] = (version, cached[1] if cached and cached[0] == version else model.from_dict(item))
+        self._cache[list_name] = current
+        return [obj for _, obj in current.values()]
+
+    def pending_pods(self, scheduler_names: Iterable[str]) -> list[V1Pod]:
+        names = sorted(set(scheduler_names))
+        selector = f"spec.nodeName=,{ACTIVE_PHASES}"
+        if len(names) == 1:
+            selector += f",spec.schedulerName={names[0]}"
+        items = [i for i in self._list("Pod", field_selector=selector) if i["spec"].get("schedulerName") in names]
+        return self._models("pending", items, V1Pod)
+
+    def nodes(self) -> list[V1Node]:
+        return self._models("nodes", self._list("Node"), V1Node)
+
+    def assigned_pods(self) -> list[V1Pod]:
+        return self._models("assigned", self._list("Pod", field_selector=f"spec.nodeName!=,{ACTIVE_PHASES}"), V1Pod)
+
+    @transient_retry
+    def read_pod(self, namespace: str, name: str) -> V1Pod:
+        return self.core.read_namespaced_pod(name, namespace)
+
+    @transient_retry
+    def read_node(self, name: str) -> V1Node:
+        return self.core.read_node(name)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def bind(self, pod: V1Pod, node: str) -> tuple[BindResult, str]:
+        """POST a Binding with the pod's UID, so a re-created pod of the same name is never bound by mistake.
+
+        The response is read raw: the server answers with a Status, which older clients failed to parse as a
+        V1Binding *after* the binding had succeeded (kubernetes-client/python #547, #825).
+        """
+        meta = pod.metadata
+        body = V1Binding(
+            metadata=V1ObjectMeta(name=meta.name, namespace=meta.namespace, uid=meta.uid),
+            target=V1ObjectReference(api_version="v1", kind="Node", name=node),
+        )
+        try:
+            self._post_binding(meta.namespace, meta.name, body)
+        except ApiException as e:
+            message = _status_message(e)
+            if e.status == 409 and "already assigned" in message:
+                return BindResult.ALREADY_BOUND, message
+            if e.status in {404, 409}:
+                return BindResult.GONE, message
+            if e.status == 403:
+                return BindResult.FORBIDDEN, message
+            raise
+        return BindResult.BOUND, ""
+
+    @transient_retry
+    def _post_binding(self, namespace: str, name: str, body: V1Binding) -> None:
+        self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False, _request_timeout=30)
+
+    @transient_retry
+    def event(self, pod: V1Pod, type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
+        meta = pod.metadata
+        stamp = now()
+        body = {
+            "metadata": {"name": f"{meta.name}.{time.time_ns():x}", "namespace": meta.namespace},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "namespace": meta.namespace,
+                "name": meta.name,
+                "uid": meta.uid,
+                "resourceVersion": meta.resource_version,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": self.instance,
+            "action": "Scheduling" if reason != "Scheduled" else "Binding",
+            "firstTimestamp": stamp.isoformat(),
+            "lastTimestamp": stamp.isoformat(),
+            "count": 1,
+        }
+        self.core.create_namespaced_event(meta.namespace, body, _preload_content=False, _request_timeout=30)
+
+    @transient_retry
+    def mark_unschedulable(self, pod: V1Pod, message: str) -> None:
+        """Set PodScheduled=False/Unschedulable through pods/status, as kube-scheduler does."""
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+            "lastTransitionTime": now().isoformat(),
+        }
+        self.core.patch_namespaced_pod_status(
+            pod.metadata.name,
+            pod.metadata.namespace,
+            {"status": {"conditions": [condition]}},
+            _content_type="application/strategic-merge-patch+json",
+            _preload_content=False,
+            _request_timeout=30,
+        )
+
+
+def condition_message(pod: V1Pod, type_: str = "PodScheduled") -> str | None:
+    conditions = (pod.status.conditions if pod.status else None) or []
+    return next((c.message for c in conditions if c.type == type_ and c.status == "False"), None)
+
+
+def call_quietly(fn: Callable[..., _T], *args: Any) -> _T | None:
+    """For best-effort writes (events, conditions): failure is logged, never raised."""
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
+        log.warning("%s failed: %s", getattr(fn, "__name__", "call"), _describe(e))
+        return None

@@ -1,0 +1,32 @@
+"""NodeReady: a node whose Ready condition is not True takes no new pods.
+
+In a real cluster the node lifecycle controller turns NotReady into the `node.kubernetes.io/not-ready`
+taint and TaintToleration rejects the node; we read the condition itself (the taint may lag or, with no
+controllers, never come) and answer as if the taint were there: same message, same toleration escape.
+"""
+
+from __future__ import annotations
+
+from kubernetes.client import V1Pod, V1Taint
+
+from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+from policies.taint_toleration import tolerated, untolerated_reason
+
+NOT_READY = V1Taint(key="node.kubernetes.io/not-ready", effect="NoSchedule")
+UNREACHABLE = V1Taint(key="node.kubernetes.io/unreachable", effect="NoSchedule")
+
+
+def ready_condition(node: NodeInfo) -> str | None:
+    conditions = (node.node.status.conditions if node.node.status else None) or []
+    return next((c.status for c in conditions if c.type == "Ready"), None)
+
+
+class NodeReady:
+    name = "NodeReady"
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        ready = ready_condition(node)
+        if ready == "True":
+            return SUCCESS
+        taint = NOT_READY if ready == "False" else UNREACHABLE
+        return SUCCESS if tolerated(pod, taint) else unschedulable(untolerated_reason(taint))

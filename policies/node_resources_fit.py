@@ -1,0 +1,57 @@
+"""NodeResourcesFit: the pod's requests must fit in what the node has left; and the two scoring
+strategies kube-scheduler offers on top of it, LeastAllocated (spread) and MostAllocated (bin-packing),
+which are mirror images of one formula."""
+
+from __future__ import annotations
+
+from kubernetes.client import V1Pod
+
+from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.resources import CPU, MEMORY, PODS, nonzero_requests, pod_requests
+
+TOO_MANY_PODS = "Too many pods"
+
+
+class NodeResourcesFit:
+    name = "NodeResourcesFit"
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
+        requests = state.memo(f"{self.name}/requests", lambda: pod_requests(pod))
+        short = [
+            TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
+            for resource, need in sorted(requests.items())
+            if need > 0 and need > node.allocatable[resource] - node.requested[resource]
+        ]
+        return unschedulable(*short) if short else SUCCESS
+
+
+def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+    """Mean over cpu and memory of (requested after placing the pod) / allocatable, 0..1 (may exceed 1)."""
+    requests = state.memo("allocation/requests", lambda: nonzero_requests(pod))
+    fractions = []
+    for resource in (CPU, MEMORY):
+        capacity = node.allocatable[resource]
+        used = node.nonzero_requested[resource] + requests[resource]
+        fractions.append(min(used / capacity, 1.0) if capacity > 0 else 1.0)
+    return sum(fractions) / len(fractions)
+
+
+class LeastAllocated:
+    """Prefer the node with the most room left: the default, it spreads load."""
+
+    name = "LeastAllocated"
+    normalize = Normalize.NONE
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        return (1 - allocated_fraction(pod, node, state)) * MAX_SCORE
+
+
+class MostAllocated:
+    """Prefer the fullest node that still fits: bin-packing, so empty nodes can be scaled away."""
+
+    name = "MostAllocated"
+    normalize = Normalize.NONE
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        return allocated_fraction(pod, node, state) * MAX_SCORE

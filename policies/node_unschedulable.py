@@ -1,0 +1,20 @@
+"""NodeUnschedulable: cordoned nodes (spec.unschedulable) take no new pods, unless the pod tolerates the
+`node.kubernetes.io/unschedulable:NoSchedule` taint (as DaemonSet pods do)."""
+
+from __future__ import annotations
+
+from kubernetes.client import V1Pod, V1Taint
+
+from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+from policies.taint_toleration import tolerated
+
+UNSCHEDULABLE = "node(s) were unschedulable"
+_CORDON_TAINT = V1Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
+
+
+class NodeUnschedulable:
+    name = "NodeUnschedulable"
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        cordoned = bool(node.node.spec and node.node.spec.unschedulable)
+        return unschedulable(UNSCHEDULABLE) if cordoned and not tolerated(pod, _CORDON_TAINT) else SUCCESS

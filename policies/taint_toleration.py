@@ -1,0 +1,58 @@
+"""TaintToleration: a pod may only land on nodes whose NoSchedule/NoExecute taints it tolerates;
+PreferNoSchedule taints it does not tolerate lower the node's score."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kubernetes.client import V1Pod, V1Taint, V1Toleration
+
+from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+
+UNTOLERATED = "node(s) had untolerated taint {{{key}: {value}}}"
+FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def tolerates(toleration: V1Toleration, taint: V1Taint) -> bool:
+    """kube's Toleration.ToleratesTaint: empty effect matches all effects, empty key with Exists matches all
+    keys, the operator defaults to Equal."""
+    if toleration.effect and toleration.effect != taint.effect:
+        return False
+    if toleration.key != taint.key and not (not toleration.key and toleration.operator == "Exists"):
+        return False
+    if toleration.operator == "Exists":
+        return True
+    if toleration.operator in (None, "", "Equal"):
+        return (toleration.value or "") == (taint.value or "")
+    return False
+
+
+def tolerated(pod: V1Pod, taint: V1Taint) -> bool:
+    return any(tolerates(t, taint) for t in (pod.spec.tolerations if pod.spec else None) or [])
+
+
+def taints(node: NodeInfo) -> list[V1Taint]:
+    return list((node.node.spec.taints if node.node.spec else None) or [])
+
+
+def untolerated(pod: V1Pod, node_taints: Iterable[V1Taint], effects: Iterable[str]) -> list[V1Taint]:
+    wanted = set(effects)
+    return [t for t in node_taints if t.effect in wanted and not tolerated(pod, t)]
+
+
+def untolerated_reason(taint: V1Taint) -> str:
+    return UNTOLERATED.format(key=taint.key, value=taint.value or "")
+
+
+class TaintToleration:
+    name = "TaintToleration"
+    normalize = Normalize.REVERSE
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        # kube reports the first untolerated taint only; so do we, to keep its message.
+        bad = untolerated(pod, taints(node), FILTERED_EFFECTS)
+        return unschedulable(untolerated_reason(bad[0])) if bad else SUCCESS
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        """The number of PreferNoSchedule taints the pod does not tolerate (fewer is better)."""
+        return len(untolerated(pod, taints(node), ("PreferNoSchedule",)))

@@ -1,0 +1,211 @@
+"""A real control plane for integration tests: `hack/cluster.sh up` once per session (or the cluster in
+KUBECONFIG, if it is a local one), a fresh namespace and scheduler name per test, and helpers for nodes,
+pods and running the scheduler. Pods are deleted with grace 0 (there is no kubelet to confirm)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
+from nodes import node_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ROOT / "hack" / "cluster.sh"
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    dir: Path | None
+    core: client.CoreV1Api
+
+    @property
+    def bin(self) -> Path:
+        return Path(
+            subprocess.run([ROOT / "hack" / "build.sh"], check=True, capture_output=True, text=True).stdout.strip()
+        )
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        return subprocess.run(
+            [str(self.bin / "kubectl"), *args], env=env, check=check, capture_output=True, text=True, input=input
+        )
+
+
+def start_cluster(directory: Path, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(
+        ["bash", str(CLUSTER), "up", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    return out.stdout.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
+
+
+def stop_cluster(directory: Path) -> None:
+    subprocess.run(["bash", str(CLUSTER), "down", str(directory)], check=False)
+
+
+def core_api(kubeconfig: str) -> client.CoreV1Api:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = 16
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def _is_local(kubeconfig: str) -> bool:
+    with open(kubeconfig) as f:
+        doc = yaml.safe_load(f)
+    current = next(c for c in doc["contexts"] if c["name"] == doc["current-context"])
+    server = next(c for c in doc["clusters"] if c["name"] == current["context"]["cluster"])["cluster"]["server"]
+    return "://127.0.0.1:" in server or "://localhost:" in server
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    existing = os.environ.get("KUBECONFIG")
+    if existing:
+        if not _is_local(existing):
+            pytest.exit(f"KUBECONFIG={existing} is not a 127.0.0.1 cluster; tests only talk to a local one", 2)
+        yield Cluster(existing, None, core_api(existing))
+        return
+    directory = tmp_path_factory.mktemp("cluster")
+    kubeconfig = start_cluster(directory)
+    try:
+        yield Cluster(kubeconfig, directory, core_api(kubeconfig))
+    finally:
+        stop_cluster(directory)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Env:
+    """One test's corner of the cluster: its namespace, scheduler name, nodes and pods."""
+
+    cluster: Cluster
+    namespace: str
+    scheduler_name: str
+    nodes: list[str] = field(default_factory=list)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return self.cluster.core
+
+    def node(self, name: str, **kwargs: Any) -> str:
+        name = f"{self.namespace}-{name}"
+        self.core.create_node(node_manifest(name, **kwargs), _preload_content=False)
+        self.nodes.append(name)
+        return name
+
+    def pod(
+        self,
+        name: str,
+        *,
+        cpu: str | None = "100m",
+        memory: str | None = None,
+        scheduler: str | None = None,
+        **spec: Any,
+    ) -> client.V1Pod:
+        requests = {k: v for k, v in {"cpu": cpu, "memory": memory}.items() if v}
+        container = {"name": "c", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": requests}}
+        container.update(spec.pop("container", {}))
+        labels = spec.pop("labels", {})
+        body = {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"schedulerName": scheduler or self.scheduler_name, "containers": [container], **spec},
+        }
+        return self.core.create_namespaced_pod(self.namespace, body)
+
+    def read(self, name: str) -> client.V1Pod:
+        return self.core.read_namespaced_pod(name, self.namespace)
+
+    def node_of(self, name: str) -> str | None:
+        return self.read(name).spec.node_name
+
+    def placements(self) -> dict[str, str | None]:
+        return {p.metadata.name: p.spec.node_name for p in self.core.list_namespaced_pod(self.namespace).items}
+
+    def events(self, reason: str | None = None) -> list[client.CoreV1Event]:
+        items = self.core.list_namespaced_event(self.namespace).items
+        return [e for e in items if reason is None or e.reason == reason]
+
+    def scheduler_args(self, *args: str) -> list[str]:
+        return [
+            sys.executable,
+            str(ROOT / "scheduler.py"),
+            "--scheduler-name",
+            self.scheduler_name,
+            "--kubeconfig",
+            self.cluster.kubeconfig,
+            *args,
+        ]
+
+    def run_once(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.scheduler_args("--once", *args), check=False, capture_output=True, text=True, timeout=timeout
+        )
+
+    @contextmanager
+    def scheduler(self, *args: str, log: Path | None = None) -> Iterator[Scheduler]:
+        """The daemon in the background; on exit SIGTERM, and it must stop promptly with exit 0."""
+        log = log or Path(f"/tmp/{self.scheduler_name}.log")
+        with open(log, "w") as out:
+            process = subprocess.Popen(self.scheduler_args(*args), stdout=out, stderr=subprocess.STDOUT, text=True)
+        running = Scheduler(process, log)
+        try:
+            yield running
+        finally:
+            process.terminate()
+            running.exit_code = process.wait(timeout=20)
+
+
+@dataclass
+class Scheduler:
+    process: subprocess.Popen[str]
+    log: Path
+    exit_code: int | None = None
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def env(cluster: Cluster) -> Iterator[Env]:
+    namespace = unique("t")
+    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    test_env = Env(cluster, namespace, scheduler_name=unique("sched"))
+    try:
+        yield test_env
+    finally:
+        cluster.core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+        for node in test_env.nodes:
+            cluster.core.delete_node(node, _preload_content=False)
+        cluster.core.delete_namespace(namespace, _preload_content=False)
