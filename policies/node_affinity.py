@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from kubernetes.client import V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod
@@ -11,11 +12,16 @@ from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status,
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
 
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_INT64 = range(-(2**63), 2**63)
+
+
 def _integer(value: str) -> int | None:
-    try:
-        return int(value)
-    except ValueError:
+    """Go's strconv.ParseInt(value, 10, 64): Python's int() would also take `1_0`, spaces and non-ASCII digits."""
+    if not _GO_INT.fullmatch(value):
         return None
+    number = int(value)
+    return number if number in _INT64 else None
 
 
 def requirement_matches(req: V1NodeSelectorRequirement, labels: Mapping[str, str]) -> bool:

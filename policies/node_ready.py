@@ -28,5 +28,7 @@ class NodeReady:
         ready = ready_condition(node)
         if ready == "True":
             return SUCCESS
-        taint = NOT_READY if ready == "False" else UNREACHABLE
+        # The node lifecycle controller maps Unknown to unreachable; a node that has not reported yet carries
+        # not-ready from admission (TaintNodesByCondition), like one reporting False.
+        taint = UNREACHABLE if ready == "Unknown" else NOT_READY
         return SUCCESS if tolerated(pod, taint) else unschedulable(untolerated_reason(taint))

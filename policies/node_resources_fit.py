@@ -26,15 +26,16 @@ class NodeResourcesFit:
         return unschedulable(*short) if short else SUCCESS
 
 
-def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-    """Mean over cpu and memory of (requested after placing the pod) / allocatable, 0..1 (may exceed 1)."""
+def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float | None:
+    """Mean over cpu and memory of (requested after placing the pod) / allocatable, each capped at 1; resources
+    the node has none of are left out, and with neither there is nothing to score (None), as in kube."""
     requests = state.memo("allocation/requests", lambda: nonzero_requests(pod))
-    fractions = []
-    for resource in (CPU, MEMORY):
-        capacity = node.allocatable[resource]
-        used = node.nonzero_requested[resource] + requests[resource]
-        fractions.append(min(used / capacity, 1.0) if capacity > 0 else 1.0)
-    return sum(fractions) / len(fractions)
+    fractions = [
+        min((node.nonzero_requested[r] + requests[r]) / node.allocatable[r], 1.0)
+        for r in (CPU, MEMORY)
+        if node.allocatable[r] > 0
+    ]
+    return sum(fractions) / len(fractions) if fractions else None
 
 
 class LeastAllocated:
@@ -44,7 +45,8 @@ class LeastAllocated:
     normalize = Normalize.NONE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        return (1 - allocated_fraction(pod, node, state)) * MAX_SCORE
+        fraction = allocated_fraction(pod, node, state)
+        return 0.0 if fraction is None else (1 - fraction) * MAX_SCORE
 
 
 class MostAllocated:
@@ -54,4 +56,5 @@ class MostAllocated:
     normalize = Normalize.NONE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        return allocated_fraction(pod, node, state) * MAX_SCORE
+        fraction = allocated_fraction(pod, node, state)
+        return 0.0 if fraction is None else fraction * MAX_SCORE

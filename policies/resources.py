@@ -38,8 +38,8 @@ def _requests(container: V1Container) -> Resources:
 
 
 def _nonzero(requests: Resources) -> Resources:
-    out = Counter({CPU: requests[CPU] or DEFAULT_MILLI_CPU, MEMORY: requests[MEMORY] or DEFAULT_MEMORY})
-    return out
+    # kube's applyNonMissing: only a *missing* request gets the default; an explicit 0 stays 0.
+    return Counter({CPU: requests.get(CPU, DEFAULT_MILLI_CPU), MEMORY: requests.get(MEMORY, DEFAULT_MEMORY)})
 
 
 def _max(a: Resources, b: Resources) -> Resources:
@@ -98,9 +98,11 @@ def allocatable(node: V1Node) -> Resources:
 
 
 def host_ports(pod: V1Pod) -> set[tuple[str, str, int]]:
-    """(hostIP, protocol, hostPort) for every container port that claims a port on the node."""
+    """(hostIP, protocol, hostPort) for every container port that claims a port on the node: regular containers
+    and sidecars; a regular init container has exited before the pod runs (kube's GetHostPorts)."""
     spec = pod.spec
-    containers = [*(spec.init_containers or []), *(spec.containers or [])] if spec else []
+    sidecars = [c for c in spec.init_containers or [] if _is_sidecar(c)] if spec else []
+    containers = [*sidecars, *(spec.containers or [])] if spec else []
     return {
         (p.host_ip or "0.0.0.0", p.protocol or "TCP", p.host_port)
         for c in containers
