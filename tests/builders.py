@@ -1,0 +1,182 @@
+"""Small builders for the kubernetes client models, so a test case stays a line or two.
+
+Everything goes through `from_dict` with the API's camelCase spelling, the way objects arrive from the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kubernetes.client import V1Node, V1Pod, V1Taint, V1Toleration
+
+from policies.framework import CycleState, NodeInfo
+
+Json = dict[str, Any]
+
+
+def taint(key: str, effect: str = "NoSchedule", value: str | None = None) -> V1Taint:
+    return V1Taint(key=key, effect=effect, value=value)
+
+
+def tol(
+    key: str | None = None, op: str | None = None, value: str | None = None, effect: str | None = None
+) -> V1Toleration:
+    return V1Toleration(key=key, operator=op, value=value, effect=effect)
+
+
+def port(host_port: int, *, protocol: str | None = None, ip: str | None = None, container_port: int = 8080) -> Json:
+    """A container port claiming `host_port` on the node (0 claims nothing)."""
+    out: Json = {"containerPort": container_port, "hostPort": host_port}
+    if protocol is not None:
+        out["protocol"] = protocol
+    if ip is not None:
+        out["hostIP"] = ip
+    return out
+
+
+def container(
+    cpu: str | None = None,
+    memory: str | None = None,
+    *,
+    ports: Sequence[Json] = (),
+    sidecar: bool = False,
+    name: str = "c",
+    **extended: str,
+) -> Json:
+    """A container asking for `cpu`/`memory` and extended resources (`container(gpu="1")` needs a dotted name,
+    so pass `**{"nvidia.com/gpu": "1"}`). `sidecar=True` makes it a restartable init container."""
+    requests = {k: v for k, v in {"cpu": cpu, "memory": memory, **extended}.items() if v is not None}
+    out: Json = {"name": name, "image": "pause"}
+    if requests:
+        out["resources"] = {"requests": requests}
+    if ports:
+        out["ports"] = list(ports)
+    if sidecar:
+        out["restartPolicy"] = "Always"
+    return out
+
+
+def sidecar(cpu: str | None = None, memory: str | None = None, **kwargs: Any) -> Json:
+    return container(cpu, memory, sidecar=True, **kwargs)
+
+
+def expr(key: str, op: str, *values: str) -> Json:
+    out: Json = {"key": key, "operator": op}
+    if values:
+        out["values"] = list(values)
+    return out
+
+
+def term(*expressions: Json, fields: Sequence[Json] = ()) -> Json:
+    """A node selector term: its expressions (and fields) are AND-ed."""
+    out: Json = {}
+    if expressions:
+        out["matchExpressions"] = list(expressions)
+    if fields:
+        out["matchFields"] = list(fields)
+    return out
+
+
+def pod(
+    name: str = "p",
+    *,
+    namespace: str = "default",
+    cpu: str | None = None,
+    memory: str | None = None,
+    containers: Sequence[Json] | None = None,
+    init: Sequence[Json] = (),
+    overhead: Mapping[str, str] | None = None,
+    tolerations: Iterable[V1Toleration] = (),
+    node_selector: Mapping[str, str] | None = None,
+    required: Sequence[Json] | None = None,
+    preferred: Sequence[tuple[int, Json]] = (),
+    host_ports: Sequence[Json] = (),
+    owner: str | None = None,
+    owner_is_controller: bool = True,
+    labels: Mapping[str, str] | None = None,
+    **extended: str,
+) -> V1Pod:
+    """A pod; without `containers`, one container asking for `cpu`, `memory`, `**extended` with `host_ports`.
+    `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs."""
+    if containers is None:
+        containers = [container(cpu, memory, ports=host_ports, **extended)]
+    containers = [{**c, "name": f"c{i}"} for i, c in enumerate(containers)]
+    spec: Json = {"containers": containers}
+    if init:
+        spec["initContainers"] = [{**c, "name": f"init{i}"} for i, c in enumerate(init)]
+    if overhead:
+        spec["overhead"] = dict(overhead)
+    tolerations = list(tolerations)
+    if tolerations:
+        spec["tolerations"] = [_json(t, "key", "operator", "value", "effect") for t in tolerations]
+    if node_selector is not None:
+        spec["nodeSelector"] = dict(node_selector)
+    node_affinity: Json = {}
+    if required is not None:
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": list(required)}
+    if preferred:
+        node_affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [
+            {"weight": w, "preference": t} for w, t in preferred
+        ]
+    if node_affinity:
+        spec["affinity"] = {"nodeAffinity": node_affinity}
+    metadata: Json = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": owner,
+                "uid": owner,
+                "controller": owner_is_controller,
+            }
+        ]
+    return V1Pod.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+
+
+def _json(model: V1Toleration | V1Taint, *fields: str) -> Json:
+    """The set fields of a one-word-field model, as the API spells them."""
+    return {f: getattr(model, f) for f in fields if getattr(model, f) is not None}
+
+
+_READY = {True: "True", False: "False"}
+
+
+def node(
+    name: str = "n1",
+    *,
+    cpu: str | None = "4",
+    memory: str | None = "8Gi",
+    pods: str | None = "110",
+    labels: Mapping[str, str] | None = None,
+    taints: Iterable[V1Taint] = (),
+    ready: bool | str | None = True,
+    unschedulable: bool | None = None,
+    extended: Mapping[str, str] | None = None,
+    capacity_only: bool = False,
+) -> V1Node:
+    """A node with `cpu`/`memory`/`pods` allocatable (None leaves one out). `ready` is True/False, a condition
+    status such as "Unknown", or None for no Ready condition. `capacity_only` leaves allocatable unset."""
+    resources = {k: v for k, v in {"cpu": cpu, "memory": memory, "pods": pods, **(extended or {})}.items() if v}
+    status: Json = {"capacity": resources} if capacity_only else {"capacity": resources, "allocatable": resources}
+    if ready is not None:
+        status["conditions"] = [{"type": "Ready", "status": _READY.get(ready, ready)}]  # type: ignore[call-overload]
+    spec: Json = {}
+    taints = list(taints)
+    if taints:
+        spec["taints"] = [_json(t, "key", "value", "effect") for t in taints]
+    if unschedulable is not None:
+        spec["unschedulable"] = unschedulable
+    metadata: Json = {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}}
+    return V1Node.from_dict({"apiVersion": "v1", "kind": "Node", "metadata": metadata, "spec": spec, "status": status})
+
+
+def node_info(n: V1Node | None = None, pods: Iterable[V1Pod] = ()) -> NodeInfo:
+    return NodeInfo(n if n is not None else node(), list(pods))
+
+
+def state(*nodes: NodeInfo) -> CycleState:
+    return CycleState(list(nodes))

@@ -1,0 +1,130 @@
+from pathlib import Path
+
+import pytest
+
+from policies.config import FILTERS, ConfigError, default_profile, load
+from policies.framework import Profile
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def names(profile: Profile) -> tuple[list[str], list[tuple[str, int]]]:
+    return (
+        [f.name for f in profile.filters],
+        [(s.name, w) for s, w in profile.scores],
+    )
+
+
+def test_profiles_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+profiles:
+  - schedulerName: spread
+    filters: [NodeUnschedulable, TaintToleration, NodeResourcesFit]
+    scores:
+      - {name: LeastAllocated, weight: 2}
+      - {name: TaintToleration, weight: 3}
+  - schedulerName: pack
+    filters: [NodeResourcesFit]
+    scores: [MostAllocated]
+""",
+    )
+    spread, pack = load(path, "ignored")
+    assert spread.scheduler_name == "spread"
+    assert names(spread) == (
+        ["NodeUnschedulable", "TaintToleration", "NodeResourcesFit"],
+        [("LeastAllocated", 2), ("TaintToleration", 3)],
+    )
+    assert pack.scheduler_name == "pack"
+    assert names(pack) == (["NodeResourcesFit"], [("MostAllocated", 1)])
+
+
+def test_a_file_without_profiles_is_one_profile_named_by_default(tmp_path: Path) -> None:
+    path = write(tmp_path, "scores:\n  - {name: MostAllocated, weight: 0}\n")
+    (profile,) = load(path, "my-scheduler")
+    assert profile.scheduler_name == "my-scheduler"
+    assert names(profile) == (list(FILTERS), [("MostAllocated", 0)])
+
+
+def test_an_empty_file_is_the_default_profile(tmp_path: Path) -> None:
+    (profile,) = load(write(tmp_path, ""), "my-scheduler")
+    assert names(profile) == names(default_profile("my-scheduler"))
+
+
+def test_the_default_profile_filters_with_every_filter() -> None:
+    profile = default_profile("x")
+    assert profile.scheduler_name == "x"
+    assert [f.name for f in profile.filters] == list(FILTERS)
+    assert all(weight >= 0 for _, weight in profile.scores)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        pytest.param("filters: [NodeResourcesFit, Magic]\n", "unknown filter policy 'Magic'", id="an unknown filter"),
+        pytest.param("scores: [{name: Magic}]\n", "unknown score policy 'Magic'", id="an unknown score"),
+        pytest.param(
+            "scores: [{name: LeastAllocated, weight: -1}]\n", "weight must be a whole number", id="a negative weight"
+        ),
+        pytest.param(
+            "scores: [{name: LeastAllocated, weight: 1.5}]\n", "weight must be a whole number", id="a fractional weight"
+        ),
+        pytest.param(
+            "scores: [{name: LeastAllocated, weight: true}]\n", "weight must be a whole number", id="a boolean weight"
+        ),
+        pytest.param("filters: [NodePorts\n", "invalid YAML", id="broken YAML"),
+        pytest.param("a: b: c\n", "invalid YAML at line 1", id="broken YAML says where"),
+        pytest.param("filter: [NodePorts]\n", "unknown key(s) ['filter']", id="an unknown key"),
+        pytest.param(
+            "profiles:\n  - {schedulerName: a, colour: red}\n", "profiles[0]: unknown key", id="an unknown profile key"
+        ),
+        pytest.param(
+            "profiles:\n  - schedulerName: a\n  - schedulerName: a\n",
+            "schedulerName must be unique",
+            id="a duplicate schedulerName",
+        ),
+        pytest.param("profiles: []\n", "profiles must be a non-empty list", id="no profiles"),
+        pytest.param("- NodePorts\n", "expected a mapping", id="a list at the top level"),
+        pytest.param("filters: NodePorts\n", "filters must be a list", id="filters not a list"),
+        pytest.param("scores: [{weight: 1}]\n", "each score needs a name", id="a score without a name"),
+        pytest.param("schedulerName: ''\n", "schedulerName must be a non-empty string", id="an empty schedulerName"),
+    ],
+)
+def test_mistakes_are_one_line_config_errors(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load(path, "my-scheduler")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(path)
+    assert problem in message
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError, match="cannot read") as caught:
+        load(path, "my-scheduler")
+    assert str(caught.value).startswith(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="config.py ignores unknown keys inside a score entry, so a typo like `wieght` silently means weight 1",
+)
+def test_an_unknown_key_in_a_score_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="wieght"):
+        load(write(tmp_path, "scores: [{name: LeastAllocated, wieght: 5}]\n"), "my-scheduler")
+
+
+@pytest.mark.xfail(
+    strict=True, reason="config.py accepts a policy listed twice; kube-scheduler rejects duplicate plugins"
+)
+def test_a_policy_listed_twice_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="LeastAllocated"):
+        load(write(tmp_path, "scores: [LeastAllocated, {name: LeastAllocated, weight: 2}]\n"), "my-scheduler")

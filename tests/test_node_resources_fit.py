@@ -1,0 +1,163 @@
+import pytest
+from kubernetes.client import V1Node, V1Pod
+
+from policies.framework import Code
+from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
+from tests.builders import container, node, node_info, pod, sidecar, state
+
+GPU = "nvidia.com/gpu"
+
+
+def fit(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod] | None = None) -> tuple[str, ...]:
+    info = node_info(the_node, running or [])
+    status = NodeResourcesFit().filter(the_pod, info, state(info))
+    assert status.ok == (not status.reasons)
+    assert status.code is (Code.SUCCESS if status.ok else Code.UNSCHEDULABLE)
+    return status.reasons
+
+
+@pytest.mark.parametrize(
+    "the_pod, the_node, running, reasons",
+    [
+        pytest.param(pod(cpu="1", memory="1Gi"), node(), [], (), id="a small pod fits an empty node"),
+        pytest.param(pod(), node(cpu=None, memory=None), [], (), id="a pod without requests needs only a pod slot"),
+        pytest.param(pod(cpu="4", memory="8Gi"), node(), [], (), id="a pod asking for exactly what is free fits"),
+        pytest.param(pod(cpu="5"), node(), [], ("Insufficient cpu",), id="too much cpu"),
+        pytest.param(pod(memory="9Gi"), node(), [], ("Insufficient memory",), id="too much memory"),
+        pytest.param(
+            pod(cpu="5", memory="9Gi"),
+            node(),
+            [],
+            ("Insufficient cpu", "Insufficient memory"),
+            id="every insufficient resource is listed, not only the first",
+        ),
+        pytest.param(
+            pod(cpu="600m"),
+            node(cpu="1"),
+            [pod("a", cpu="500m")],
+            ("Insufficient cpu",),
+            id="pods already on the node take their share",
+        ),
+        pytest.param(
+            pod(), node(pods="1"), [pod("a")], ("Too many pods",), id="the pod count is checked against allocatable"
+        ),
+        pytest.param(
+            pod(cpu="5"),
+            node(pods="1"),
+            [pod("a")],
+            ("Insufficient cpu", "Too many pods"),
+            id="too many pods and insufficient cpu together",
+        ),
+        pytest.param(
+            pod(), node(cpu=None, memory=None, pods=None), [], ("Too many pods",), id="a node without pods takes none"
+        ),
+        pytest.param(pod(**{GPU: "1"}), node(), [], (f"Insufficient {GPU}",), id="an extended resource the node lacks"),
+        pytest.param(
+            pod(**{GPU: "2"}),
+            node(extended={GPU: "4"}),
+            [pod("a", **{GPU: "3"})],
+            (f"Insufficient {GPU}",),
+            id="an extended resource already taken",
+        ),
+        pytest.param(pod(**{GPU: "1"}), node(extended={GPU: "1"}), [], (), id="an extended resource the node has"),
+        pytest.param(
+            pod(**{GPU: "0"}, cpu="0"),
+            node(cpu=None),
+            [],
+            (),
+            id="a zero request for something the node lacks is fine",
+        ),
+        pytest.param(
+            pod(containers=[container(**{"ephemeral-storage": "2Gi"})]),
+            node(extended={"ephemeral-storage": "1Gi"}),
+            [],
+            ("Insufficient ephemeral-storage",),
+            id="ephemeral storage",
+        ),
+        pytest.param(
+            pod(cpu="1", init=[container("3500m")]),
+            node(),
+            [pod("a", cpu="1")],
+            ("Insufficient cpu",),
+            id="a large init container counts",
+        ),
+        pytest.param(
+            pod(cpu="1", init=[sidecar("1")], overhead={"cpu": "1500m"}),
+            node(),
+            [pod("a", cpu="1")],
+            ("Insufficient cpu",),
+            id="sidecars and overhead count",
+        ),
+        pytest.param(
+            pod(cpu="1", memory="1Gi"),
+            node(cpu="2", memory="2Gi", pods="10", capacity_only=True),
+            [],
+            (),
+            id="capacity stands in for a missing allocatable",
+        ),
+    ],
+)
+def test_filter(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod], reasons: tuple[str, ...]) -> None:
+    assert fit(the_pod, the_node, running) == reasons
+
+
+def scores(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod] | None = None) -> tuple[float, float]:
+    info = node_info(the_node, running or [])
+    return (
+        LeastAllocated().score(the_pod, info, state(info)),
+        MostAllocated().score(the_pod, info, state(info)),
+    )
+
+
+@pytest.mark.parametrize(
+    "the_pod, the_node, running, least",
+    [
+        pytest.param(pod(cpu="1", memory="2Gi"), node(), [], 75, id="a quarter of cpu and memory leaves 75"),
+        pytest.param(pod(cpu="1", memory="6Gi"), node(), [], 50, id="the mean over cpu and memory: 75 and 25 make 50"),
+        pytest.param(pod(), node(cpu="1", memory="1000Mi"), [], 85, id="no requests count as 100m and 200Mi"),
+        pytest.param(
+            pod(cpu="0", memory="0"), node(cpu="1", memory="1Gi"), [], 100, id="explicit zero requests count as zero"
+        ),
+        pytest.param(
+            pod(cpu="1", memory="2Gi"),
+            node(),
+            [pod("a", cpu="1", memory="2Gi")],
+            50,
+            id="pods already on the node count",
+        ),
+        pytest.param(
+            pod(cpu="1", memory="1Gi"),
+            node(),
+            [pod("a"), pod("b")],
+            100 * ((1 - 1.2 / 4) + (1 - (1024 + 400) / 8192)) / 2,
+            id="pods without requests on the node count with the defaults",
+        ),
+        pytest.param(pod(cpu="8", memory="16Gi"), node(), [], 0, id="more than the node has is simply full"),
+        pytest.param(
+            pod(cpu="1", memory="2Gi"),
+            node(cpu="0"),
+            [],
+            75,
+            id="a resource the node has none of is left out, as kube does",
+        ),
+    ],
+)
+def test_least_and_most_allocated_mirror_each_other(
+    the_pod: V1Pod, the_node: V1Node, running: list[V1Pod], least: float
+) -> None:
+    least_score, most_score = scores(the_pod, the_node, running)
+    assert least_score == pytest.approx(least)
+    assert most_score == pytest.approx(100 - least)
+
+
+def test_a_node_without_cpu_or_memory_scores_zero_for_both_strategies() -> None:
+    assert scores(pod(cpu="1"), node(cpu="0", memory="0")) == (0, 0)
+
+
+def test_least_allocated_prefers_the_emptier_node() -> None:
+    the_pod = pod(cpu="1", memory="1Gi")
+    empty, busy = node_info(node("empty")), node_info(node("busy"), [pod("a", cpu="2", memory="4Gi")])
+    least, most = LeastAllocated(), MostAllocated()
+    cycle = state(empty, busy)
+    assert least.score(the_pod, empty, cycle) > least.score(the_pod, busy, cycle)
+    assert most.score(the_pod, empty, cycle) < most.score(the_pod, busy, cycle)
