@@ -12,8 +12,10 @@ import enum
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -21,7 +23,9 @@ from kubernetes import client, config
 from kubernetes.client import (
     ApiClient,
     CoreV1Api,
+    CoreV1Event,
     V1Binding,
+    V1EventSource,
     V1Node,
     V1ObjectMeta,
     V1ObjectReference,
@@ -117,6 +121,24 @@ def load_client(kubeconfig: str | None, qps_pool: int = 16) -> ApiClient:
     return ApiClient(configuration)
 
 
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    """Who a pod is. Objects read from the API server always carry these; the client's models type them
+    optional, so they are read once, here."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @classmethod
+    def of(cls, pod: V1Pod) -> PodRef:
+        meta = pod.metadata or V1ObjectMeta()
+        return cls(str(meta.namespace), str(meta.name), str(meta.uid))
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -133,7 +155,7 @@ class Api:
     @transient_retry
     def _list(self, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
         method = self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
-        response = method(_preload_content=False, _request_timeout=60, **kwargs)
+        response: Any = method(_preload_content=False, _request_timeout=60, **kwargs)
         items: list[dict[str, Any]] = json.loads(response.data)["items"]
         return items
 
@@ -179,13 +201,13 @@ class Api:
         The response is read raw: the server answers with a Status, which older clients failed to parse as a
         V1Binding *after* the binding had succeeded (kubernetes-client/python #547, #825).
         """
-        meta = pod.metadata
+        ref = PodRef.of(pod)
         body = V1Binding(
-            metadata=V1ObjectMeta(name=meta.name, namespace=meta.namespace, uid=meta.uid),
+            metadata=V1ObjectMeta(name=ref.name, namespace=ref.namespace, uid=ref.uid),
             target=V1ObjectReference(api_version="v1", kind="Node", name=node),
         )
         try:
-            self._post_binding(meta.namespace, meta.name, body)
+            self._post_binding(ref.namespace, ref.name, body)
         except ApiException as e:
             message = _status_message(e)
             if e.status == 409 and "already assigned" in message:
@@ -204,30 +226,25 @@ class Api:
     @transient_retry
     def event(self, pod: V1Pod, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
-        meta = pod.metadata
+        ref = PodRef.of(pod)
         stamp = now()
-        body = {
-            "metadata": {"name": f"{meta.name}.{time.time_ns():x}", "namespace": meta.namespace},
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "namespace": meta.namespace,
-                "name": meta.name,
-                "uid": meta.uid,
-                "resourceVersion": meta.resource_version,
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": self.component},
-            "reportingComponent": self.component,
-            "reportingInstance": self.instance,
-            "action": "Scheduling" if reason != "Scheduled" else "Binding",
-            "firstTimestamp": stamp.isoformat(),
-            "lastTimestamp": stamp.isoformat(),
-            "count": 1,
-        }
-        self.core.create_namespaced_event(meta.namespace, body, _preload_content=False, _request_timeout=30)
+        body = CoreV1Event(
+            metadata=V1ObjectMeta(name=f"{ref.name}.{time.time_ns():x}", namespace=ref.namespace),
+            involved_object=V1ObjectReference(
+                api_version="v1", kind="Pod", namespace=ref.namespace, name=ref.name, uid=ref.uid
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            source=V1EventSource(component=self.component),
+            reporting_component=self.component,
+            reporting_instance=self.instance,
+            action="Binding" if reason == "Scheduled" else "Scheduling",
+            first_timestamp=stamp,
+            last_timestamp=stamp,
+            count=1,
+        )
+        self.core.create_namespaced_event(ref.namespace, body, _preload_content=False, _request_timeout=30)
 
     @transient_retry
     def mark_unschedulable(self, pod: V1Pod, message: str) -> None:
@@ -239,9 +256,10 @@ class Api:
             "message": message,
             "lastTransitionTime": now().isoformat(),
         }
+        ref = PodRef.of(pod)
         self.core.patch_namespaced_pod_status(
-            pod.metadata.name,
-            pod.metadata.namespace,
+            ref.name,
+            ref.namespace,
             {"status": {"conditions": [condition]}},
             _content_type="application/strategic-merge-patch+json",
             _preload_content=False,
@@ -261,3 +279,73 @@ def call_quietly(fn: Callable[..., _T], *args: Any) -> _T | None:
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
         log.warning("%s failed: %s", getattr(fn, "__name__", "call"), _describe(e))
         return None
+
+
+class Watcher:
+    """Sets `wake` whenever pending pods or nodes change: watch mode's trigger. It never decides anything;
+    the loop's next cycle lists what is pending as usual, so a missed or coalesced event costs latency only."""
+
+    WATCH_SECONDS = 300
+
+    def __init__(self, api: Api, scheduler_names: Iterable[str], wake: threading.Event, stop: threading.Event) -> None:
+        self.api, self.wake, self.stop = api, wake, stop
+        names = sorted(set(scheduler_names))
+        selector = f"spec.nodeName=,{ACTIVE_PHASES}"
+        self.pod_selector = selector + (f",spec.schedulerName={names[0]}" if len(names) == 1 else "")
+
+    def start(self) -> None:
+        for kind in ("Pod", "Node"):
+            threading.Thread(target=self._watch_forever, args=(kind,), name=f"watch-{kind}", daemon=True).start()
+
+    def _watch_forever(self, kind: str) -> None:
+        version: str | None = None
+        while not self.stop.is_set():
+            try:
+                version = version or self._current_version(kind)
+                version = self._watch(kind, version)
+            except Exception as e:  # noqa: BLE001 — the safety-net resync covers whatever is missed meanwhile
+                log.debug("watch %s: %s; re-listing", kind, e)
+                version = None
+                self.wake.set()
+                self.stop.wait(1.0)
+
+    def _method(self, kind: str) -> Callable[..., Any]:
+        return self.api.core.list_node if kind == "Node" else self.api.core.list_pod_for_all_namespaces
+
+    def _selector(self, kind: str) -> dict[str, str]:
+        return {} if kind == "Node" else {"field_selector": self.pod_selector}
+
+    def _current_version(self, kind: str) -> str:
+        response: Any = self._method(kind)(limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind))
+        return str(json.loads(response.data)["metadata"]["resourceVersion"])
+
+    def _watch(self, kind: str, version: str) -> str | None:
+        """Follow one watch request; return the version to resume from, or None to re-list (410 Gone)."""
+        response: Any = self._method(kind)(
+            watch=True,
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.WATCH_SECONDS,
+            _preload_content=False,
+            _request_timeout=(10, self.WATCH_SECONDS + 30),
+            **self._selector(kind),
+        )
+        buffer = b""
+        try:
+            for chunk in response.stream(65536):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":
+                        return None  # typically 410 Gone: our resourceVersion is too old
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        self.wake.set()
+                if self.stop.is_set():
+                    break
+        finally:
+            response.release_conn()
+        return version

@@ -18,19 +18,31 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from kubernetes.client import V1Pod
+from kubernetes.client import V1Pod, V1PodSpec
 
-from kubeapi import Api, BindResult, call_quietly, condition_message, load_client
+import observability
+from kubeapi import Api, BindResult, PodRef, Watcher, call_quietly, condition_message, load_client
+from leader import LeaseElector
+from observability import (
+    ATTEMPT_DURATION,
+    CYCLE_DURATION,
+    IS_LEADER,
+    PENDING_PODS,
+    POD_SCHEDULING_ATTEMPTS,
+    SCHEDULE_ATTEMPTS,
+    Health,
+)
 from policies.config import ConfigError, default_profile, load
-from policies.framework import Decision, NodeInfo, Profile, nodes_to_find, schedule
+from policies.framework import Decision, NodeInfo, Profile, nodes_to_find, schedule, snapshot
 
 log = logging.getLogger("my-scheduler")
 
 BACKOFF_INITIAL_SECONDS = 1.0  # kube-scheduler's podInitialBackoffSeconds
 BACKOFF_MAX_SECONDS = 10.0  # kube-scheduler's podMaxBackoffSeconds
+RESYNC_SECONDS = 30.0  # watch mode's safety-net full pass
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -47,6 +59,14 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
     parallelism: int = 16
+    mode: str = "poll"
+    metrics_port: int = 0
+    leader_elect: bool = False
+    lease_namespace: str = "kube-system"
+    lease_name: str = ""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
     profiles: tuple[Profile, ...] = ()
 
 
@@ -119,6 +139,37 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--parallelism", type=int, default=_env("parallelism", "16"), help="binds in flight at once (default 16)"
     )
+    parser.add_argument(
+        "--mode",
+        choices=["poll", "watch"],
+        default=_env("mode", "poll"),
+        help="poll every --interval (default), or wake on a watch of pending pods and nodes",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env("metrics-port", "0"),
+        help="serve /healthz, /readyz and /metrics on this port (0: off)",
+    )
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=_env("leader-elect", "") == "true",
+        help="only the holder of a coordination.k8s.io Lease schedules (for several replicas)",
+    )
+    parser.add_argument("--leader-elect-namespace", default=_env("leader-elect-namespace", "kube-system"))
+    parser.add_argument(
+        "--leader-elect-name",
+        default=_env("leader-elect-name", None),
+        help="the Lease's name (default: the scheduler name; never kube-scheduler's own)",
+    )
+    parser.add_argument(
+        "--leader-elect-lease-duration", type=_positive, default=_env("leader-elect-lease-duration", "15")
+    )
+    parser.add_argument(
+        "--leader-elect-renew-deadline", type=_positive, default=_env("leader-elect-renew-deadline", "10")
+    )
+    parser.add_argument("--leader-elect-retry-period", type=_positive, default=_env("leader-elect-retry-period", "2"))
     commands = parser.add_subparsers(dest="command", metavar="{explain,bind}")
     explain = commands.add_parser("explain", help="why a pod is (or would be) placed where: every node, every policy")
     explain.add_argument("pod", help="<namespace>/<pod>")
@@ -133,6 +184,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.parallelism < 1:
         parser.error(f"argument --parallelism: must be at least 1, got {args.parallelism}")
+    if not 0 <= args.metrics_port <= 65535:
+        parser.error(f"argument --metrics-port: must be 0..65535, got {args.metrics_port}")
+    if float(args.leader_elect_renew_deadline) >= float(args.leader_elect_lease_duration):
+        parser.error("argument --leader-elect-renew-deadline: must be less than --leader-elect-lease-duration")
     return args
 
 
@@ -149,6 +204,14 @@ def make_config(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         log_format=args.log_format,
         parallelism=args.parallelism,
+        mode=args.mode,
+        metrics_port=args.metrics_port,
+        leader_elect=args.leader_elect,
+        lease_namespace=args.leader_elect_namespace,
+        lease_name=args.leader_elect_name or args.scheduler_name,
+        lease_duration=float(args.leader_elect_lease_duration),
+        renew_deadline=float(args.leader_elect_renew_deadline),
+        retry_period=float(args.leader_elect_retry_period),
         profiles=profiles,
     )
 
@@ -184,22 +247,21 @@ def setup_logging(level: str, fmt: str) -> None:
 # --- the scheduler ----------------------------------------------------------------------------------------
 
 
-def pod_key(pod: V1Pod) -> str:
-    return f"{pod.metadata.namespace}/{pod.metadata.name}"
+def spec(pod: V1Pod) -> V1PodSpec:
+    return pod.spec or V1PodSpec(containers=[])
 
 
 def queue_order(pod: V1Pod) -> tuple[int, float, str]:
     """kube's PrioritySort: higher priority first, then the oldest."""
-    created = pod.metadata.creation_timestamp
-    return (-(pod.spec.priority or 0), created.timestamp() if created else 0.0, pod_key(pod))
+    created = pod.metadata.creation_timestamp if pod.metadata else None
+    return (-(spec(pod).priority or 0), created.timestamp() if created else 0.0, str(PodRef.of(pod)))
 
 
-def node_infos(nodes: Sequence[Any], assigned: Sequence[V1Pod]) -> list[NodeInfo]:
-    by_node: dict[str, list[V1Pod]] = {}
-    for pod in assigned:
-        by_node.setdefault(pod.spec.node_name, []).append(pod)
-    infos = [NodeInfo(n, by_node.get(n.metadata.name, [])) for n in nodes]
-    return sorted(infos, key=lambda n: n.name)
+def assumed(pod: V1Pod, node: str) -> V1Pod:
+    """The pod as it will be once bound, for the in-cycle view (kube-scheduler's 'assumed' pod)."""
+    copy = pod.model_copy(deep=False)
+    copy.spec = spec(pod).model_copy(update={"node_name": node})
+    return copy
 
 
 @dataclass(slots=True)
@@ -218,17 +280,36 @@ class CycleStats:
     seconds: float = 0.0
 
 
-@dataclass
-class Scheduler:
-    api: Api
-    config: Config
-    clock: Callable[[], float] = time.monotonic
-    backoff: dict[str, Backoff] = field(default_factory=dict)
-    _start: int = 0
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    pod: V1Pod
+    ref: PodRef
+    profile: str
+    started: float
 
-    def __post_init__(self) -> None:
-        self.profiles = {p.scheduler_name: p for p in self.config.profiles}
-        self.pool = ThreadPoolExecutor(self.config.parallelism, thread_name_prefix="bind")
+
+class Scheduler:
+    """Schedules what is pending, one cycle at a time. `may_act` (leadership) is checked before every bind."""
+
+    def __init__(
+        self,
+        api: Api,
+        config: Config,
+        may_act: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.config = config
+        self.may_act = may_act
+        self.clock = clock
+        self.profiles = {p.scheduler_name: p for p in config.profiles}
+        self.backoff: dict[str, Backoff] = {}
+        self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
+        self._start = 0
+
+    def next_retry(self) -> float | None:
+        """When the earliest pod in backoff may be tried again (for watch mode's sleep)."""
+        return min((b.retry_at for b in self.backoff.values()), default=None)
 
     def cycle(self) -> CycleStats:
         """Observe → decide → act, once. Reads nodes and assigned pods only when something is pending."""
@@ -236,84 +317,107 @@ class Scheduler:
         stats = CycleStats()
         listed = self.api.pending_pods(self.profiles)
         # Forget the backoff of pods that are no longer pending (bound, deleted).
-        uids = {p.metadata.uid for p in listed}
+        uids = {PodRef.of(p).uid for p in listed}
         self.backoff = {uid: entry for uid, entry in self.backoff.items() if uid in uids}
         pending = [p for p in listed if self._ready(p)]
+        gated = sum(1 for p in listed if spec(p).scheduling_gates)
+        PENDING_PODS.labels("active").set(len(pending))
+        PENDING_PODS.labels("backoff").set(len(listed) - len(pending) - gated)
+        PENDING_PODS.labels("gated").set(gated)
         stats.pending = len(pending)
-        if pending:
-            nodes = node_infos(self.api.nodes(), self.api.assigned_pods())
-            by_name = {n.name: n for n in nodes}
-            in_flight: list[tuple[V1Pod, str, Future[tuple[BindResult, str]]]] = []
-            for pod in sorted(pending, key=queue_order):
-                try:
-                    decision = self._decide(pod, nodes)
-                except Exception:
-                    log.exception("%s: scheduling failed", pod_key(pod), extra={"pod": pod_key(pod)})
-                    stats.errors += 1
-                    continue
-                if decision.node is None:
-                    stats.unschedulable += 1
-                    self._unschedulable(pod, decision.message)
-                    continue
-                # Later pods in this cycle must see this one on its node, or a burst piles onto one node.
-                by_name[decision.node].add_pod(_assumed(pod, decision.node))
-                if self.config.dry_run:
-                    log.info("Would bind %s -> %s (dry run)", pod_key(pod), decision.node)
-                    continue
-                in_flight.append((pod, decision.node, self.pool.submit(self.api.bind, pod, decision.node)))
-            for pod, node, future in in_flight:
-                self._finish_bind(pod, node, future, stats)
+        if pending and self.may_act():
+            self._schedule(sorted(pending, key=queue_order), stats)
         stats.seconds = self.clock() - started
+        CYCLE_DURATION.observe(stats.seconds)
         return stats
 
+    def _schedule(self, pending: Sequence[V1Pod], stats: CycleStats) -> None:
+        nodes = snapshot(self.api.nodes(), self.api.assigned_pods())
+        by_name = {n.name: n for n in nodes}
+        in_flight: list[tuple[Attempt, str, Future[tuple[BindResult, str]]]] = []
+        for pod in pending:
+            attempt = Attempt(pod, PodRef.of(pod), str(spec(pod).scheduler_name), self.clock())
+            try:
+                decision = self._decide(pod, nodes)
+            except Exception:
+                log.exception("%s: scheduling failed", attempt.ref, extra={"pod": str(attempt.ref)})
+                stats.errors += 1
+                self._record(attempt, "error")
+                continue
+            if decision.node is None:
+                stats.unschedulable += 1
+                self._record(attempt, "unschedulable")
+                self._unschedulable(pod, decision.message)
+                continue
+            # Later pods in this cycle must see this one on its node, or a burst piles onto one node.
+            by_name[decision.node].add_pod(assumed(pod, decision.node))
+            if self.config.dry_run:
+                log.info("Would bind %s -> %s (dry run)", attempt.ref, decision.node)
+                continue
+            if not self.may_act():
+                log.warning("lost leadership; stopping this cycle before binding %s", attempt.ref)
+                break
+            in_flight.append((attempt, decision.node, self.pool.submit(self.api.bind, pod, decision.node)))
+        for attempt, node, future in in_flight:
+            self._finish_bind(attempt, node, future, stats)
+
     def _ready(self, pod: V1Pod) -> bool:
-        """Pods being deleted, gated, or backing off after a failure wait; so do pods of unknown profiles."""
-        if pod.metadata.deletion_timestamp is not None:
-            log.debug("skip schedule deleting pod: %s", pod_key(pod))
+        """Pods being deleted, gated, or backing off after a failure wait."""
+        if pod.metadata and pod.metadata.deletion_timestamp is not None:
+            log.debug("skip schedule deleting pod: %s", PodRef.of(pod))
             return False
-        if pod.spec.scheduling_gates:
+        if spec(pod).scheduling_gates:
             return False
-        entry = self.backoff.get(pod.metadata.uid)
+        entry = self.backoff.get(PodRef.of(pod).uid)
         return entry is None or self.clock() >= entry.retry_at
 
     def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo]) -> Decision:
         self._start = (self._start + 1) % max(len(nodes), 1)
-        profile = self.profiles[pod.spec.scheduler_name]
+        profile = self.profiles[str(spec(pod).scheduler_name)]
         return schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start)
+
+    def _record(self, attempt: Attempt, result: str) -> None:
+        SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
+        ATTEMPT_DURATION.labels(result, attempt.profile).observe(self.clock() - attempt.started)
 
     def _unschedulable(self, pod: V1Pod, message: str) -> None:
         """Event and condition only when the message changes; then back off 1 s, 2 s, … up to 10 s."""
-        key = pod_key(pod)
-        entry = self.backoff.setdefault(pod.metadata.uid, Backoff(message=""))
+        ref = PodRef.of(pod)
+        entry = self.backoff.setdefault(ref.uid, Backoff(message=""))
         entry.attempts += 1
         entry.retry_at = self.clock() + min(BACKOFF_INITIAL_SECONDS * 2 ** (entry.attempts - 1), BACKOFF_MAX_SECONDS)
         if message == entry.message:
             return
         entry.message = message
-        log.info("%s unschedulable: %s", key, message, extra={"pod": key, "reason": "Unschedulable"})
+        log.info("%s unschedulable: %s", ref, message, extra={"pod": str(ref), "reason": "Unschedulable"})
         if self.config.dry_run or condition_message(pod) == message:
             return
         self.pool.submit(call_quietly, self.api.event, pod, "Warning", "FailedScheduling", message)
         self.pool.submit(call_quietly, self.api.mark_unschedulable, pod, message)
 
-    def _finish_bind(self, pod: V1Pod, node: str, future: Future[tuple[BindResult, str]], stats: CycleStats) -> None:
-        key = pod_key(pod)
+    def _finish_bind(
+        self, attempt: Attempt, node: str, future: Future[tuple[BindResult, str]], stats: CycleStats
+    ) -> None:
+        key = str(attempt.ref)
         try:
             result, message = future.result()
         except Exception as e:  # noqa: BLE001 — retries are exhausted; the pod stays pending for the next cycle
             stats.errors += 1
+            self._record(attempt, "error")
             log.error("%s: bind to %s failed: %s", key, node, e, extra={"pod": key, "node": node})
-            self._unschedulable(pod, f"binding rejected: {e}")
+            self._unschedulable(attempt.pod, f"Binding rejected: {e}")
             return
         if result is BindResult.BOUND:
             stats.bound += 1
-            self.backoff.pop(pod.metadata.uid, None)
+            self._record(attempt, "scheduled")
+            entry = self.backoff.pop(attempt.ref.uid, None)
+            POD_SCHEDULING_ATTEMPTS.observe(1 + (entry.attempts if entry else 0))
             log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
-            self.pool.submit(
-                call_quietly, self.api.event, pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}"
-            )
+            event = f"Successfully assigned {key} to {node}"
+            self.pool.submit(call_quietly, self.api.event, attempt.pod, "Normal", "Scheduled", event)
         elif result is BindResult.FORBIDDEN:
             stats.errors += 1
+            self._record(attempt, "error")
             log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
         else:
             log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
@@ -322,18 +426,21 @@ class Scheduler:
         self.pool.shutdown(wait=True)
 
 
-def _assumed(pod: V1Pod, node: str) -> V1Pod:
-    """The pod as it will be once bound, for the in-cycle view (kube-scheduler's 'assumed' pod)."""
-    assumed = pod.model_copy(deep=False)
-    assumed.spec = pod.spec.model_copy(update={"node_name": node})
-    return assumed
-
-
 # --- the loop ---------------------------------------------------------------------------------------------
 
 
-def run(config: Config, api: Api, stop: threading.Event) -> int:
-    scheduler = Scheduler(api, config)
+def run(
+    config: Config,
+    api: Api,
+    stop: threading.Event,
+    *,
+    may_act: Callable[[], bool] = lambda: True,
+    health: Health | None = None,
+    wake: threading.Event | None = None,
+) -> int:
+    """Cycle until `stop`. Polling sleeps `interval`; with `wake` (watch mode) the loop sleeps until a watch
+    event, the next backoff expiry, or a full pass every RESYNC_SECONDS, whichever comes first."""
+    scheduler = Scheduler(api, config, may_act)
     try:
         while not stop.is_set():
             try:
@@ -342,9 +449,17 @@ def run(config: Config, api: Api, stop: threading.Event) -> int:
                     log.debug("cycle: %s", stats)
             except Exception:
                 log.exception("cycle failed; retrying in %.1f s", config.interval)
+            if health:
+                health.beat()
             if config.once:
                 break
-            stop.wait(config.interval)
+            if wake is None:
+                stop.wait(config.interval)
+                continue
+            retry_at = scheduler.next_retry()
+            timeout = RESYNC_SECONDS if retry_at is None else max(0.0, min(RESYNC_SECONDS, retry_at - time.monotonic()))
+            wake.wait(timeout)
+            wake.clear()
     finally:
         scheduler.close()
     return 0
@@ -372,20 +487,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         from explain import manual_bind
 
         return manual_bind(api, config, args.pod, args.node, force=args.force, dry_run=args.dry_run)
+    return serve(config, api)
+
+
+def serve(config: Config, api: Api) -> int:
+    """The daemon: signals, health and metrics, leader election, watch or poll, until SIGTERM/SIGINT."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info(
-        "starting: scheduler names %s, interval %.1fs, config %s, dry-run %s, once %s",
-        ",".join(p.scheduler_name for p in config.profiles),
-        config.interval,
-        config.config or "(defaults)",
-        config.dry_run,
-        config.once,
-    )
-    code = run(config, api, stop)
+    log.info("starting: %s", json.dumps(_loggable(config)))
+    health = Health(stale_after=max(60.0, 10 * config.interval))
+    if config.metrics_port:
+        try:
+            observability.serve(config.metrics_port, health)
+        except OSError as e:
+            print(f"scheduler.py: error: --metrics-port {config.metrics_port}: {e.strerror}", file=sys.stderr)
+            return 2
+    may_act: Callable[[], bool] = lambda: True  # noqa: E731
+    elector: LeaseElector | None = None
+    IS_LEADER.set(0 if config.leader_elect else 1)
+    if config.leader_elect:
+        elector = LeaseElector(
+            api.core.api_client,
+            config.lease_namespace,
+            config.lease_name,
+            api.instance,
+            lease_duration=config.lease_duration,
+            renew_deadline=config.renew_deadline,
+            retry_period=config.retry_period,
+            on_change=lambda leading: IS_LEADER.set(int(leading)),
+        )
+        may_act = elector.is_leader
+        election = threading.Thread(target=elector.run, args=(stop,), name="leader-election")
+        election.start()
+    wake = None
+    if config.mode == "watch":
+        wake = threading.Event()
+        Watcher(api, [p.scheduler_name for p in config.profiles], wake, stop).start()
+        threading.Thread(target=_wake_on, args=(stop, wake), daemon=True).start()
+    code = run(config, api, stop, may_act=may_act, health=health, wake=wake)
+    if elector is not None:
+        stop.set()
+        election.join(timeout=config.retry_period + 5)  # releases the lease on its way out
     log.info("stopped")
     return code
+
+
+def _wake_on(stop: threading.Event, wake: threading.Event) -> None:
+    """So SIGTERM ends a watch-mode sleep at once."""
+    stop.wait()
+    wake.set()
+
+
+def _loggable(config: Config) -> dict[str, Any]:
+    return {
+        "profiles": {p.scheduler_name: [f"{s.name}x{w}" for s, w in p.scores] for p in config.profiles},
+        **{k: getattr(config, k) for k in Config.__slots__ if k != "profiles"},
+    }
 
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ class NodeInfo:
     used_ports: set[tuple[str, str, int]] = field(default_factory=set)
     # How many pods of each workload (see `workload()`) run here: kept up to date so spreading is O(nodes).
     workloads: Counter[str] = field(default_factory=Counter)
+    # Pods with required anti-affinity (kube's PodsWithRequiredAntiAffinity): every pod being scheduled must be
+    # checked against their terms, and scanning all pods for them would make that O(pods) per pod.
+    anti_affinity_pods: list[V1Pod] = field(default_factory=list)
     allocatable: Resources = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -83,6 +86,13 @@ class NodeInfo:
         self.used_ports.update(host_ports(pod))
         if key := workload(pod):
             self.workloads[key] += 1
+        affinity = pod.spec.affinity if pod.spec else None
+        if (
+            affinity
+            and affinity.pod_anti_affinity
+            and affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
+        ):
+            self.anti_affinity_pods.append(pod)
 
 
 def workload(pod: V1Pod) -> str | None:
@@ -96,6 +106,16 @@ def workload(pod: V1Pod) -> str | None:
         return f"owner/{owner.uid}"
     app = (meta.labels or {}).get("app")
     return f"{meta.namespace}/app={app}" if app else None
+
+
+def snapshot(nodes: Iterable[V1Node], assigned: Iterable[V1Pod]) -> list[NodeInfo]:
+    """The nodes, sorted by name, each with the pods assigned to it."""
+    infos = {info.name: info for info in (NodeInfo(n) for n in nodes)}
+    for pod in assigned:
+        info = infos.get(str(pod.spec.node_name) if pod.spec else "")
+        if info is not None:
+            info.add_pod(pod)
+    return sorted(infos.values(), key=lambda n: n.name)
 
 
 _T = TypeVar("_T")

@@ -87,4 +87,8 @@ class NodeAffinity:
         preferred = (
             node_affinity.preferred_during_scheduling_ignored_during_execution if node_affinity else None
         ) or []
-        return sum(p.weight for p in preferred if p.preference and term_matches(p.preference, node))
+        total = 0
+        for term in preferred:
+            if term.preference and term_matches(term.preference, node):
+                total += term.weight
+        return total

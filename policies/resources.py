@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from functools import lru_cache
 
 from kubernetes.client import V1Container, V1Node, V1Pod
@@ -25,7 +26,7 @@ DEFAULT_MEMORY = 200 * 1024 * 1024
 @lru_cache(maxsize=4096)
 def quantity(resource: str, value: str) -> int:
     """Parse a Kubernetes quantity exactly; CPU in millicores. Raises ValueError for a malformed one."""
-    parsed = parse_quantity(value)
+    parsed: Decimal = parse_quantity(value)
     return math.ceil(parsed * 1000) if resource == CPU else math.ceil(parsed)
 
 
