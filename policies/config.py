@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from policies.balanced_allocation import NodeResourcesBalancedAllocation
 from policies.framework import FilterPlugin, Profile, ScorePlugin
+from policies.inter_pod_affinity import InterPodAffinity
 from policies.node_affinity import NodeAffinity
 from policies.node_ports import NodePorts
 from policies.node_ready import NodeReady
@@ -23,15 +25,42 @@ from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResou
 from policies.node_unschedulable import NodeUnschedulable
 from policies.selector_spread import SelectorSpread
 from policies.taint_toleration import TaintToleration
+from policies.topology_spread import PodTopologySpread
 
 FILTERS: Mapping[str, Callable[[], FilterPlugin]] = {
-    p.name: p for p in (NodeUnschedulable, NodeReady, TaintToleration, NodeAffinity, NodeResourcesFit, NodePorts)
+    p.name: p
+    for p in (
+        NodeUnschedulable,
+        NodeReady,
+        TaintToleration,
+        NodeAffinity,
+        NodeResourcesFit,
+        NodePorts,
+        PodTopologySpread,
+        InterPodAffinity,
+    )
 }
 SCORES: Mapping[str, Callable[[], ScorePlugin]] = {
-    p.name: p for p in (LeastAllocated, MostAllocated, SelectorSpread, TaintToleration, NodeAffinity)
+    p.name: p
+    for p in (
+        LeastAllocated,
+        MostAllocated,
+        SelectorSpread,
+        TaintToleration,
+        NodeAffinity,
+        NodeResourcesBalancedAllocation,
+        PodTopologySpread,
+    )
 }
-# kube-scheduler's default weights where it has the plugin (TaintToleration 3, NodeAffinity 2, Fit 1).
-DEFAULT_SCORES = (("LeastAllocated", 1), ("SelectorSpread", 1), ("TaintToleration", 3), ("NodeAffinity", 2))
+# kube-scheduler's default weights where it has the plugin (TaintToleration 3, NodeAffinity 2,
+# PodTopologySpread 2, Fit 1).
+DEFAULT_SCORES = (
+    ("LeastAllocated", 1),
+    ("SelectorSpread", 1),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("PodTopologySpread", 2),
+)
 
 
 class ConfigError(ValueError):

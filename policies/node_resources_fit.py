@@ -4,6 +4,8 @@ which are mirror images of one formula."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from kubernetes.client import V1Pod
 
 from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
@@ -36,6 +38,14 @@ def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float |
         if node.allocatable[r] > 0
     ]
     return sum(fractions) / len(fractions) if fractions else None
+
+
+def requested_fractions(
+    requested: Mapping[str, int], allocatable: Mapping[str, int], resources: Sequence[str] = (CPU, MEMORY)
+) -> list[float]:
+    """requested / allocatable per resource, capped at 1. Resources the node has none of are left out, as
+    kube's resource_allocation.go does, rather than counted as full."""
+    return [min(requested.get(r, 0) / allocatable[r], 1.0) for r in resources if allocatable.get(r, 0) > 0]
 
 
 class LeastAllocated:

@@ -1,0 +1,133 @@
+"""InterPodAffinity (filter): required pod affinity and anti-affinity, as kube-scheduler v1.37 checks them.
+
+A term (`labelSelector`, `topologyKey`, `namespaces`/`namespaceSelector`) matches a pod in one of its
+namespaces (the owner's own when neither is given) whose labels match the selector. A topology domain is
+the set of nodes sharing the term's topologyKey value (kubernetes.io/hostname: one node; a zone: many).
+A node is rejected, in this order, when
+1. the pod's required affinity terms are not all satisfied: some pod matching *all* terms must run in the
+   node's domain of every term; the first pod of a group that matches its own terms may go anywhere that
+   carries the keys, as long as no matching pod runs anywhere yet;
+2. a pod matching one of the pod's required anti-affinity terms runs in the node's domain of that term;
+3. an existing pod's required anti-affinity term matches the incoming pod and that pod runs in the node's
+   domain of its term (the symmetric rule).
+
+Difference from kube-scheduler: we do not read Namespace objects, so a `namespaceSelector` sees only the
+`kubernetes.io/metadata.name` label every namespace carries (`{}` still means all namespaces).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kubernetes.client import V1LabelSelector, V1Pod, V1PodAffinityTerm
+
+from policies import labels
+from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+
+AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
+ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
+EXISTING_ANTI_AFFINITY_MISMATCH = "node(s) didn't satisfy existing pods anti-affinity rules"
+
+Domain = tuple[str, str]  # (topology key, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    selector: V1LabelSelector | None
+    key: str
+    namespaces: frozenset[str]
+    namespace_selector: V1LabelSelector | None
+
+    def matches(self, pod: V1Pod) -> bool:
+        namespace = labels.pod_namespace(pod)
+        in_scope = namespace in self.namespaces or labels.matches(
+            self.namespace_selector, labels.namespace_labels(namespace)
+        )
+        return in_scope and labels.matches(self.selector, labels.pod_labels(pod))
+
+
+def _term(owner: V1Pod, term: V1PodAffinityTerm) -> Term:
+    namespaces = frozenset(term.namespaces or [])
+    if not namespaces and term.namespace_selector is None:
+        namespaces = frozenset([labels.pod_namespace(owner)])
+    return Term(term.label_selector, str(term.topology_key), namespaces, term.namespace_selector)
+
+
+def required_terms(pod: V1Pod, anti: bool) -> list[Term]:
+    affinity = pod.spec.affinity if pod.spec else None
+    section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
+    required = section.required_during_scheduling_ignored_during_execution if section else None
+    return [_term(pod, t) for t in required or []]
+
+
+def _domain(node: NodeInfo, key: str) -> Domain | None:
+    value = node.labels.get(key)
+    return None if value is None else (key, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    affinity: list[Term]
+    anti_affinity: list[Term]
+    # Domains holding pods that match all affinity terms / some anti-affinity term of the incoming pod.
+    affinity_domains: Counter[Domain]
+    anti_affinity_domains: Counter[Domain]
+    # Domains where an existing pod's anti-affinity term rejects the incoming pod.
+    existing_anti_affinity_domains: Counter[Domain]
+    self_affinity: bool
+
+
+def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
+    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require."""
+    affinity, anti_affinity = required_terms(pod, anti=False), required_terms(pod, anti=True)
+    existing: Counter[Domain] = Counter()
+    for node in nodes:
+        for other in node.anti_affinity_pods:
+            for term in required_terms(other, anti=True):
+                if (domain := _domain(node, term.key)) and term.matches(pod):
+                    existing[domain] += 1
+    if not affinity and not anti_affinity and not existing:
+        return None
+    affinity_domains: Counter[Domain] = Counter()
+    anti_affinity_domains: Counter[Domain] = Counter()
+    if affinity or anti_affinity:
+        for node in nodes:
+            for other in node.pods:
+                if affinity and all(t.matches(other) for t in affinity):
+                    affinity_domains.update(d for t in affinity if (d := _domain(node, t.key)))
+                anti_affinity_domains.update(
+                    d for t in anti_affinity if t.matches(other) and (d := _domain(node, t.key))
+                )
+    self_affinity = bool(affinity) and all(t.matches(pod) for t in affinity)
+    return _State(affinity, anti_affinity, affinity_domains, anti_affinity_domains, existing, self_affinity)
+
+
+def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
+    if not s.affinity:
+        return True
+    if not all(t.key in node_labels for t in s.affinity):
+        return False
+    if all(s.affinity_domains[(t.key, node_labels[t.key])] > 0 for t in s.affinity):
+        return True
+    # The first pod of a self-affine group: nothing matches anywhere yet, and it matches its own terms.
+    return not s.affinity_domains and s.self_affinity
+
+
+class InterPodAffinity:
+    name = "InterPodAffinity"
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        s = state.memo(f"{self.name}/filter", lambda: _state(pod, state.nodes))
+        if s is None:
+            return SUCCESS
+        if not _affinity_satisfied(s, node.labels):
+            return unschedulable(AFFINITY_MISMATCH)
+        if any((d := _domain(node, t.key)) and s.anti_affinity_domains[d] > 0 for t in s.anti_affinity):
+            return unschedulable(ANTI_AFFINITY_MISMATCH)
+        if s.existing_anti_affinity_domains and any(
+            s.existing_anti_affinity_domains[(k, v)] > 0 for k, v in node.labels.items()
+        ):
+            return unschedulable(EXISTING_ANTI_AFFINITY_MISMATCH)
+        return SUCCESS

@@ -1,0 +1,165 @@
+"""PodTopologySpread: `spec.topologySpreadConstraints`, as kube-scheduler v1.37 evaluates them.
+
+A constraint counts the pods matching its `labelSelector` (same namespace as the incoming pod, not being
+deleted) in each domain of its `topologyKey` (any node label: kubernetes.io/hostname, a zone, a rack…).
+Only nodes that carry *every* constraint's key and pass the node inclusion policies count:
+`nodeAffinityPolicy` Honor (the default: the pod's nodeSelector and required node affinity) and
+`nodeTaintsPolicy` Ignore (the default; Honor skips nodes with NoSchedule/NoExecute taints the pod does not
+tolerate). `matchLabelKeys` add the pod's own values for those keys to the selector.
+
+- DoNotSchedule (filter): placing the pod must keep `count(domain) + self - min(count) <= maxSkew`, where
+  `self` is 1 if the pod matches its own selector; with fewer than `minDomains` domains the minimum is 0.
+  A node without the key is rejected with the "(missing required label)" reason.
+- ScheduleAnyway (score): fewer matching pods in the node's domains is better:
+  Σ count * log(domains + 2) + (maxSkew - 1) per node, reversed so the emptiest domain gets 100.
+
+Differences from kube-scheduler: kube normalises over the feasible nodes (`(max + min - s) / max`) and sizes
+each domain weight from them; our score step does not see which nodes passed the filters, so both use the
+nodes that could run the pod as far as spreading can tell (they carry the keys and pass the inclusion
+policies). The order of nodes is the same; the values may differ when a full node sits in the emptiest
+domain. kube's cluster default constraints (spreading pods of a Service/ReplicaSet without constraints of
+their own) are not applied: SelectorSpread covers that case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kubernetes.client import V1LabelSelector, V1Pod
+
+from policies import labels
+from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.node_affinity import matches as node_affinity_matches
+from policies.taint_toleration import FILTERED_EFFECTS, taints, untolerated
+
+MISMATCH = "node(s) didn't match pod topology spread constraints"
+MISSING_LABEL = f"{MISMATCH} (missing required label)"
+DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
+HONOR = "Honor"
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    max_skew: int
+    key: str
+    selector: V1LabelSelector | None
+    min_domains: int = 1
+    honor_node_affinity: bool = True
+    honor_taints: bool = False
+
+
+def constraints(pod: V1Pod, when_unsatisfiable: str) -> list[Constraint]:
+    """The pod's constraints of one kind, with kube's defaults filled in."""
+    spec = pod.spec
+    own = labels.pod_labels(pod)
+    out = []
+    for c in (spec.topology_spread_constraints if spec else None) or []:
+        if c.when_unsatisfiable != when_unsatisfiable:
+            continue
+        extra = {k: own[k] for k in c.match_label_keys or [] if k in own}
+        out.append(
+            Constraint(
+                max_skew=int(c.max_skew),
+                key=str(c.topology_key),
+                selector=labels.with_labels(c.label_selector, extra),
+                min_domains=int(c.min_domains or 1),
+                honor_node_affinity=(c.node_affinity_policy or HONOR) == HONOR,
+                honor_taints=c.node_taints_policy == HONOR,
+            )
+        )
+    return out
+
+
+def _included(pod: V1Pod, node: NodeInfo, constraint: Constraint) -> bool:
+    if constraint.honor_node_affinity and not node_affinity_matches(pod, node):
+        return False
+    return not (constraint.honor_taints and untolerated(pod, taints(node), FILTERED_EFFECTS))
+
+
+def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> int:
+    # kube's countPodsMatchSelector counts nothing for an empty selector, though the pod itself matches it.
+    if labels.is_empty(constraint.selector):
+        return 0
+    return sum(
+        1
+        for p in node.pods
+        if p.metadata is not None
+        and p.metadata.deletion_timestamp is None
+        and p.metadata.namespace == namespace
+        and labels.matches(constraint.selector, p.metadata.labels)
+    )
+
+
+def domain_counts(pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo]) -> list[Counter[str]]:
+    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0."""
+    namespace = labels.pod_namespace(pod)
+    counts: list[Counter[str]] = [Counter() for _ in cs]
+    for node in nodes:
+        if not all(c.key in node.labels for c in cs):
+            continue
+        for i, c in enumerate(cs):
+            if _included(pod, node, c):
+                counts[i][node.labels[c.key]] += _matching_pods(node, c, namespace)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class _FilterState:
+    constraints: list[Constraint]
+    counts: list[Counter[str]]
+    self_match: list[bool]
+
+
+def _filter_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _FilterState | None:
+    cs = constraints(pod, DO_NOT_SCHEDULE)
+    if not cs:
+        return None
+    own = labels.pod_labels(pod)
+    return _FilterState(cs, domain_counts(pod, cs, nodes), [labels.matches(c.selector, own) for c in cs])
+
+
+def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, int] | None:
+    """kube's normalised score per node name for the ScheduleAnyway constraints (see the module docstring)."""
+    cs = constraints(pod, SCHEDULE_ANYWAY)
+    if not cs:
+        return None
+    counts = domain_counts(pod, cs, nodes)
+    candidates = [n for n in nodes if all(c.key in n.labels and _included(pod, n, c) for c in cs)]
+    weights = [math.log(len({n.labels[c.key] for n in candidates}) + 2) for c in cs]
+    raw = {
+        n.name: math.floor(
+            sum(counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1) for i, c in enumerate(cs)) + 0.5
+        )
+        for n in candidates
+    }
+    top, bottom = max(raw.values(), default=0), min(raw.values(), default=0)
+    if top == 0:
+        return dict.fromkeys(raw, MAX_SCORE)
+    return {name: MAX_SCORE * (top + bottom - s) // top for name, s in raw.items()}
+
+
+class PodTopologySpread:
+    name = "PodTopologySpread"
+    normalize = Normalize.NONE
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        s = state.memo(f"{self.name}/filter", lambda: _filter_state(pod, state.nodes))
+        if s is None:
+            return SUCCESS
+        for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
+            domain = node.labels.get(c.key)
+            if domain is None:
+                return unschedulable(MISSING_LABEL)
+            minimum = 0 if len(domains) < c.min_domains else min(domains.values(), default=0)
+            if domains[domain] + int(self_match) - minimum > c.max_skew:
+                return unschedulable(MISMATCH)
+        return SUCCESS
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
+        so does a node missing one of the keys (kube's ignored nodes)."""
+        scores = state.memo(f"{self.name}/score", lambda: _score_state(pod, state.nodes))
+        return float(scores.get(node.name, 0)) if scores else 0.0

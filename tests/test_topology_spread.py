@@ -1,0 +1,262 @@
+"""PodTopologySpread: DoNotSchedule constraints filter, ScheduleAnyway constraints score.
+
+Most cases use three zones: node a in z1 with two `app=web` pods, b in z2 with one, c in z3 with none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes.client import V1Pod
+
+from policies.framework import NodeInfo
+from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread
+from tests.policy_builders_7 import (
+    HOSTNAME,
+    ZONE,
+    expr,
+    filter_reasons,
+    node,
+    pod,
+    scores,
+    selector,
+    spread,
+    zone_nodes,
+)
+
+WEB = {"app": "web"}
+
+
+def web(name: str, on: str, **kwargs: Any) -> V1Pod:
+    return pod(name, labels=kwargs.pop("labels", WEB), node_name=on, **kwargs)
+
+
+def three_zones(**extra_pods: list[V1Pod]) -> list[NodeInfo]:
+    """a/z1: 2 web pods, b/z2: 1, c/z3: 0, plus `extra_pods` per node name."""
+    base = {"a": [web("w1", "a"), web("w2", "a")], "b": [web("w3", "b")], "c": []}
+    return zone_nodes(**{n: (f"z{i + 1}", [*ps, *extra_pods.get(n, [])]) for i, (n, ps) in enumerate(base.items())})
+
+
+def incoming(*constraints: dict[str, Any], **kwargs: Any) -> V1Pod:
+    return pod("new", labels=kwargs.pop("labels", WEB), spread=constraints, **kwargs)
+
+
+ZONE_SKEW_1 = spread(ZONE, 1, match=WEB)
+UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize(
+    "new_pod, nodes, expected",
+    [
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            three_zones(),
+            {"a": MISMATCH, "b": MISMATCH, "c": None},
+            id="with maxSkew 1 only the empty zone keeps the skew",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 2, match=WEB)),
+            three_zones(),
+            {"a": MISMATCH, "b": None, "c": None},
+            id="maxSkew 2 also allows the zone with one pod",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1, labels={"app": "api"}),
+            three_zones(),
+            {"a": MISMATCH, "b": None, "c": None},
+            id="a pod outside its own selector does not add itself to the count",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            [*three_zones(), node("d")],
+            {"a": MISMATCH, "b": MISMATCH, "c": None, "d": MISSING_LABEL},
+            id="a node without the topology key is rejected for a missing label",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            three_zones(c=[web("other-ns", "c", namespace="prod")]),
+            {"a": MISMATCH, "b": MISMATCH, "c": None},
+            id="pods in another namespace do not count",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            three_zones(c=[web("leaving", "c", deleting=True)]),
+            {"a": MISMATCH, "b": MISMATCH, "c": None},
+            id="pods being deleted do not count",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            three_zones(c=[web("w4", "c")]),
+            {"a": MISMATCH, "b": None, "c": None},
+            id="the global minimum is the least crowded zone",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1, node_selector={"disk": "ssd"}),
+            [
+                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
+                node("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
+                node("c", labels={ZONE: "z3"}),
+            ],
+            {"a": MISMATCH, "b": None, "c": None},
+            id="zones of nodes outside the pod's nodeSelector are not counted (nodeAffinityPolicy Honor)",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB, nodeAffinityPolicy="Ignore"), node_selector={"disk": "ssd"}),
+            [
+                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
+                node("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
+                node("c", labels={ZONE: "z3"}),
+            ],
+            {"a": MISMATCH, "b": MISMATCH, "c": None},
+            id="nodeAffinityPolicy Ignore counts every zone",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1),
+            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
+            {"a": MISMATCH, "b": MISMATCH, "c": None},
+            id="tainted nodes count by default (nodeTaintsPolicy Ignore)",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB, nodeTaintsPolicy="Honor")),
+            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
+            {"a": MISMATCH, "b": None, "c": None},
+            id="nodeTaintsPolicy Honor leaves out nodes with untolerated taints",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB, minDomains=4)),
+            three_zones(c=[web("w4", "c")]),
+            {"a": MISMATCH, "b": MISMATCH, "c": MISMATCH},
+            id="with fewer domains than minDomains the global minimum is 0",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB, matchLabelKeys=["rev"]), labels={**WEB, "rev": "2"}),
+            three_zones(
+                b=[web("new1", "b", labels={**WEB, "rev": "2"})],
+                c=[web("old1", "c", labels={**WEB, "rev": "1"}), web("old2", "c", labels={**WEB, "rev": "1"})],
+            ),
+            {"a": None, "b": MISMATCH, "c": None},
+            id="matchLabelKeys count only pods with the pod's own value of those labels",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=selector(None, expr("app", "In", "web", "api")))),
+            three_zones(c=[web("api", "c", labels={"app": "api"})]),
+            {"a": MISMATCH, "b": None, "c": None},
+            id="matchExpressions select the counted pods",
+        ),
+        pytest.param(
+            incoming(spread(HOSTNAME, 1, match=WEB)),
+            [node("a", pods=[web("w1", "a")]), node("b"), node("c", pods=[web("w2", "c")])],
+            {"a": MISMATCH, "b": None, "c": MISMATCH},
+            id="on kubernetes.io/hostname every node is its own domain",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB), spread(HOSTNAME, 1, match=WEB)),
+            [
+                node("a", labels={ZONE: "z1"}),
+                node("b", labels={ZONE: "z1"}, pods=[web("w1", "b")]),
+                node("c", labels={ZONE: "z2"}, pods=[web("w2", "c")]),
+            ],
+            {"a": None, "b": MISMATCH, "c": MISMATCH},
+            id="every constraint must hold",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match=WEB), spread("rack", 1, match=WEB)),
+            [
+                node("a", labels={ZONE: "z1", "rack": "r1"}, pods=[web("w1", "a")]),
+                node("b", labels={ZONE: "z2"}),
+                node("c", labels={ZONE: "z3", "rack": "r2"}, pods=[web("w2", "c")]),
+            ],
+            {"a": None, "b": MISSING_LABEL, "c": None},
+            id="a node lacking one of the keys counts for none of the constraints",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, match={})),
+            three_zones(),
+            {"a": None, "b": None, "c": None},
+            id="an empty selector counts no pods (kube's countPodsMatchSelector)",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1)),
+            three_zones(),
+            {"a": None, "b": None, "c": None},
+            id="a constraint without labelSelector matches nothing, so it never blocks",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, "ScheduleAnyway", match=WEB)),
+            [*three_zones(), node("d")],
+            {"a": None, "b": None, "c": None, "d": None},
+            id="ScheduleAnyway constraints never filter",
+        ),
+        pytest.param(
+            pod("plain", labels=WEB),
+            three_zones(),
+            {"a": None, "b": None, "c": None},
+            id="a pod without constraints fits everywhere",
+        ),
+    ],
+)
+def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None]) -> None:
+    assert filter_reasons(PodTopologySpread(), new_pod, nodes) == expected
+
+
+SOFT_ZONE = spread(ZONE, 1, "ScheduleAnyway", match=WEB)
+
+
+@pytest.mark.parametrize(
+    "new_pod, nodes, expected",
+    [
+        # log(3 zones + 2) = 1.61 per pod: raw a=3, b=2, c=0; normalised (max + min - s) / max.
+        pytest.param(
+            incoming(SOFT_ZONE), three_zones(), {"a": 0, "b": 33, "c": 100}, id="the emptiest zone scores best"
+        ),
+        # maxSkew - 1 is added to every raw score: a=4, b=3, c=1.
+        pytest.param(
+            incoming(spread(ZONE, 2, "ScheduleAnyway", match=WEB)),
+            three_zones(),
+            {"a": 25, "b": 50, "c": 100},
+            id="a larger maxSkew waters down the differences",
+        ),
+        pytest.param(
+            incoming(SOFT_ZONE),
+            zone_nodes(a=("z1", []), b=("z2", [])),
+            {"a": 100, "b": 100},
+            id="with no matching pods anywhere every node scores 100",
+        ),
+        pytest.param(
+            incoming(SOFT_ZONE),
+            [*three_zones(), node("d")],
+            {"a": 0, "b": 33, "c": 100, "d": 0},
+            id="a node without the key scores 0",
+        ),
+        pytest.param(
+            incoming(SOFT_ZONE, node_selector={"disk": "ssd"}),
+            [
+                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a")]),
+                node("b", labels={ZONE: "z2", "disk": "ssd"}),
+                node("c", labels={ZONE: "z3"}, pods=[web("w2", "c"), web("w3", "c")]),
+            ],
+            {"a": 0, "b": 100, "c": 0},
+            id="nodes outside the pod's nodeSelector neither count nor score",
+        ),
+        pytest.param(
+            incoming(ZONE_SKEW_1), three_zones(), {"a": 0, "b": 0, "c": 0}, id="DoNotSchedule constraints do not score"
+        ),
+    ],
+)
+def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, int]) -> None:
+    assert scores(PodTopologySpread(), new_pod, nodes) == expected
+
+
+def test_counts_are_computed_once_per_pod() -> None:
+    """Later nodes see the same counts, even if a NodeInfo changes mid-cycle (kube's PreFilter snapshot)."""
+    from policies.framework import CycleState
+
+    nodes = three_zones()
+    state = CycleState(nodes)
+    plugin = PodTopologySpread()
+    new_pod = incoming(ZONE_SKEW_1)
+    assert plugin.filter(new_pod, nodes[2], state).ok
+    nodes[2].add_pod(web("w9", "c"))
+    nodes[2].add_pod(web("w10", "c"))
+    assert plugin.filter(new_pod, nodes[2], state).ok
