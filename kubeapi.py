@@ -51,7 +51,7 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
-_backoff = wait_exponential_jitter(initial=0.1, max=RETRY_CAP_SECONDS, jitter=0.2)
+_backoff = wait_exponential_jitter(multiplier=0.1, max=RETRY_CAP_SECONDS, jitter=0.2)
 
 
 def _wait(state: RetryCallState) -> float:

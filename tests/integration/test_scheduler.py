@@ -1,0 +1,220 @@
+"""The scheduler against the real control plane: what it binds, what it refuses, and what it reports."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from kubeapi import Api
+from scheduler import Config, Scheduler
+from tests.integration.conftest import Env, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_the_demo_pod_goes_to_the_only_plain_node(env: Env) -> None:
+    env.node("tainted", taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+    env.node("cordoned", cordoned=True)
+    plain = env.node("plain")
+    env.pod("test-pod", memory="64Mi")
+    result = env.run_once()
+    assert result.returncode == 0, result.stderr
+    assert f"Bound {env.namespace}/test-pod -> {plain}" in result.stderr
+    assert env.node_of("test-pod") == plain
+    [event] = env.events("Scheduled")
+    assert (event.type, event.message) == ("Normal", f"Successfully assigned {env.namespace}/test-pod to {plain}")
+    assert event.source.component == env.scheduler_name
+
+
+def test_an_unplaceable_pod_gets_kube_schedulers_message_event_and_condition(env: Env) -> None:
+    env.node("tainted", taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+    env.node("small-1", cpu="1")
+    env.node("small-2", cpu="1")
+    env.pod("big", cpu="2")
+    assert env.run_once().returncode == 0
+    message = "0/3 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 2 Insufficient cpu."
+    [event] = env.events("FailedScheduling")
+    assert (event.type, event.message) == ("Warning", message)
+    [condition] = env.read("big").status.conditions
+    assert (condition.type, condition.status, condition.reason, condition.message) == (
+        "PodScheduled",
+        "False",
+        "Unschedulable",
+        message,
+    )
+
+
+def test_a_pending_pod_is_bound_once_a_fitting_node_appears_and_reported_only_once(env: Env) -> None:
+    env.node("small", cpu="1")
+    env.pod("waiting", cpu="2")
+    with env.scheduler("--interval", "0.2") as scheduler:
+        wait_for(lambda: env.events("FailedScheduling"), what="FailedScheduling event")
+        big = env.node("big", cpu="4")
+        wait_for(lambda: env.node_of("waiting") == big, timeout=30, what="binding to the new node")
+    assert len(env.events("FailedScheduling")) == 1, "the same message must not be re-posted every cycle"
+    assert scheduler.exit_code == 0
+    assert scheduler.output().count(f"Bound {env.namespace}/waiting -> {big}") == 1
+
+
+@pytest.mark.parametrize(
+    "node_kwargs, pod_spec, fits",
+    [
+        pytest.param(
+            {"taints": [{"key": "gpu", "value": "true", "effect": "NoSchedule"}]},
+            {"tolerations": [{"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]},
+            True,
+            id="a pod tolerating the taint lands on the tainted node",
+        ),
+        pytest.param(
+            {"taints": [{"key": "gpu", "value": "true", "effect": "NoExecute"}]},
+            {},
+            False,
+            id="a NoExecute taint keeps an intolerant pod off",
+        ),
+        pytest.param(
+            {"taints": [{"key": "gpu", "value": "true", "effect": "PreferNoSchedule"}]},
+            {},
+            True,
+            id="a PreferNoSchedule taint does not filter",
+        ),
+        pytest.param({"labels": {"disk": "ssd"}}, {"nodeSelector": {"disk": "ssd"}}, True, id="nodeSelector matches"),
+        pytest.param({"labels": {"disk": "hdd"}}, {"nodeSelector": {"disk": "ssd"}}, False, id="nodeSelector misses"),
+        pytest.param(
+            {"labels": {"zone": "a"}},
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}
+                            ]
+                        }
+                    }
+                }
+            },
+            False,
+            id="required node affinity NotIn excludes the node",
+        ),
+        pytest.param(
+            {"cpu": "1"},
+            {"initContainers": [{"name": "init", "image": "pause", "resources": {"requests": {"cpu": "1500m"}}}]},
+            False,
+            id="an init container bigger than the node does not fit",
+        ),
+        pytest.param(
+            {"extended": {"nvidia.com/gpu": "1"}},
+            {"container": {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}}},
+            True,
+            id="an extended resource the node has fits",
+        ),
+        pytest.param({"ready": False}, {}, False, id="a NotReady node takes no pods"),
+    ],
+)
+def test_filters_on_the_real_server(
+    env: Env, node_kwargs: dict[str, Any], pod_spec: dict[str, Any], fits: bool
+) -> None:
+    node = env.node("n", **node_kwargs)
+    env.pod("p", **pod_spec)
+    assert env.run_once().returncode == 0
+    assert env.node_of("p") == (node if fits else None)
+    assert bool(env.events("FailedScheduling")) is not fits
+
+
+def test_pod_overhead_counts_towards_the_requests(env: Env) -> None:
+    """Overhead comes from a RuntimeClass (admission copies it into the pod), not from the pod's author."""
+    node_api = client.NodeV1Api(env.core.api_client)
+    runtime_class = f"{env.namespace}-rc"
+    node_api.create_runtime_class(
+        {"metadata": {"name": runtime_class}, "handler": "runc", "overhead": {"podFixed": {"cpu": "950m"}}}
+    )
+    try:
+        env.node("n", cpu="1")
+        env.pod("p", runtimeClassName=runtime_class)
+        assert env.read("p").spec.overhead == {"cpu": "950m"}
+        assert env.run_once().returncode == 0
+        assert env.node_of("p") is None
+        [event] = env.events("FailedScheduling")
+        assert event.message == "0/1 nodes are available: 1 Insufficient cpu."
+    finally:
+        node_api.delete_runtime_class(runtime_class)
+
+
+def test_a_burst_of_100_identical_pods_spreads_evenly(env: Env) -> None:
+    nodes = [env.node(f"n{i}", cpu="8") for i in range(4)]
+    for i in range(100):
+        env.pod(f"p{i}", cpu="10m")
+    assert env.run_once().returncode == 0
+    per_node = collections.Counter(env.placements().values())
+    assert set(per_node) == set(nodes)
+    assert max(per_node.values()) - min(per_node.values()) <= 1, per_node
+
+
+def test_pods_of_other_schedulers_and_bound_pods_are_left_alone(env: Env) -> None:
+    first, second = env.node("a"), env.node("b")
+    env.pod("theirs", scheduler="default-scheduler")
+    env.pod("bound", nodeName=second)
+    result = env.run_once()
+    assert result.returncode == 0
+    assert env.placements() == {"theirs": None, "bound": second}
+    assert "Bound" not in result.stderr
+    assert first
+
+
+def test_dry_run_binds_nothing_and_writes_nothing(env: Env) -> None:
+    env.node("n")
+    env.pod("p")
+    env.pod("too-big", cpu="64")
+    result = env.run_once("--dry-run")
+    assert result.returncode == 0
+    assert f"Would bind {env.namespace}/p" in result.stderr
+    assert env.placements() == {"p": None, "too-big": None}
+    assert env.events() == []
+
+
+def test_a_pod_bound_by_someone_else_between_list_and_bind_is_not_retried(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real race: another client binds every pod right after our list. The server answers 409."""
+    node = env.node("n")
+    env.pod("p")
+
+    class RacingApi(Api):
+        def pending_pods(self, names: Any) -> list[client.V1Pod]:
+            pods = super().pending_pods(names)
+            for pod in pods:
+                binding = client.V1Binding(
+                    metadata=client.V1ObjectMeta(name=pod.metadata.name),
+                    target=client.V1ObjectReference(kind="Node", name=node),
+                )
+                env.core.create_namespaced_pod_binding(
+                    pod.metadata.name, env.namespace, binding, _preload_content=False
+                )
+            return pods
+
+    from policies.config import default_profile
+
+    api = RacingApi(env.core.api_client, component=env.scheduler_name, instance="test")
+    scheduler = Scheduler(
+        api, Config(scheduler_name=env.scheduler_name, profiles=(default_profile(env.scheduler_name),))
+    )
+    with caplog.at_level(logging.INFO, logger="my-scheduler"):
+        stats = scheduler.cycle()
+    scheduler.close()
+    assert (stats.bound, stats.errors) == (0, 0)
+    assert "not bound (already bound)" in caplog.text
+    assert "Bound" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert env.events("Scheduled") == []
+
+
+def test_once_exits_after_one_pass_and_sigterm_stops_the_daemon_promptly(env: Env) -> None:
+    env.node("n")
+    result = env.run_once(timeout=30)
+    assert result.returncode == 0
+    with env.scheduler("--interval", "30") as scheduler:
+        wait_for(lambda: "starting" in scheduler.output(), what="start")
+    assert scheduler.exit_code == 0
