@@ -117,7 +117,12 @@ def _profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
     raw_scores = entry.get("scores", [{"name": n, "weight": w} for n, w in DEFAULT_SCORES])
     if not isinstance(raw_scores, list):
         raise ConfigError(f"{where}: scores must be a list of {{name, weight}}")
-    return Profile(name, filters, tuple(_score(s, where) for s in raw_scores))
+    scores = tuple(_score(s, where) for s in raw_scores)
+    for kind, names in (("filter", filter_names), ("score", [plugin.name for plugin, _ in scores])):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"{where}: {kind} policy listed more than once: {', '.join(repeated)}")
+    return Profile(name, filters, scores)
 
 
 def _score(entry: Any, where: str) -> tuple[ScorePlugin, int]:
@@ -125,6 +130,9 @@ def _score(entry: Any, where: str) -> tuple[ScorePlugin, int]:
         entry = {"name": entry}
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise ConfigError(f"{where}: each score needs a name, e.g. {{name: LeastAllocated, weight: 1}}")
+    unknown = set(entry) - {"name", "weight"}
+    if unknown:
+        raise ConfigError(f"{where}: score {entry['name']}: unknown key(s) {sorted(unknown)}; expected name, weight")
     weight = entry.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
         raise ConfigError(f"{where}: score {entry['name']}: weight must be a whole number >= 0, got {weight!r}")
