@@ -5,13 +5,13 @@ BIN := $(shell hack/build.sh --bin-dir)
 export PATH := $(BIN):$(PATH)
 CLUSTER_DIR ?= $(HOME)/.cache/my-scheduler/clusters/default
 
-.PHONY: deps build cluster-up cluster-down nodes demo test unit integration lint bench
+.PHONY: deps build cluster-up cluster-down nodes demo test unit lint bench
 
 deps:  ## Python packages for the scheduler, tests, linters and benchmarks
-	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 build:  ## kube-apiserver, kube-scheduler, kubectl, etcd from the official Go modules (cached)
-	hack/build.sh
+	@hack/build.sh > /dev/null
 
 cluster-up: build  ## a local control plane; prints `export KUBECONFIG=…` last
 	@hack/cluster.sh up $(CLUSTER_DIR)
@@ -19,10 +19,13 @@ cluster-up: build  ## a local control plane; prints `export KUBECONFIG=…` last
 cluster-down:
 	@hack/cluster.sh down $(CLUSTER_DIR)
 
-demo: build  ## the scheduler binds test-pod.yaml on a fresh local control plane, then everything stops
+nodes:  ## simulated nodes in the KUBECONFIG cluster: make nodes N=100 ARGS="--zones 3"
+	$(PYTHON) hack/nodes.py $(or $(N),3) $(ARGS)
+
+demo: deps build  ## the scheduler binds test-pod.yaml on a fresh local control plane, then everything stops
 	hack/demo.sh
 
-test: build  ## unit and integration tests (integration tests start their own control plane)
+test: deps build  ## unit and integration tests (integration tests start their own control plane)
 	$(PYTHON) -m pytest
 
 unit:
@@ -31,5 +34,5 @@ unit:
 lint:
 	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check . && $(PYTHON) -m mypy
 
-bench: build  ## benchmarks against kube-scheduler on the local control plane (bench/README.md)
+bench: deps build  ## benchmarks against kube-scheduler on the local control plane (bench/README.md)
 	$(PYTHON) bench/bench.py

@@ -74,12 +74,12 @@ def _log_retry(state: RetryCallState) -> None:
         getattr(state.fn, "__name__", "API call"),
         state.attempt_number,
         RETRY_ATTEMPTS,
-        _describe(error),
+        describe(error),
         extra={"attempt": state.attempt_number},
     )
 
 
-def _describe(error: BaseException | None) -> str:
+def describe(error: BaseException | None) -> str:
     if isinstance(error, ApiException):
         return f"HTTP {error.status} {error.reason}: {_status_message(error)}"
     return repr(error)
@@ -277,7 +277,7 @@ def call_quietly(fn: Callable[..., _T], *args: Any) -> _T | None:
     try:
         return fn(*args)
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
-        log.warning("%s failed: %s", getattr(fn, "__name__", "call"), _describe(e))
+        log.warning("%s failed: %s", getattr(fn, "__name__", "call"), describe(e))
         return None
 
 

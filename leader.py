@@ -17,6 +17,8 @@ from typing import Any
 from kubernetes.client import ApiClient, CoordinationV1Api, V1Lease, V1LeaseSpec, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
+from kubeapi import describe
+
 log = logging.getLogger("my-scheduler")
 
 
@@ -56,7 +58,7 @@ class LeaseElector:
             try:
                 self.try_acquire_or_renew()
             except Exception as e:  # noqa: BLE001 — the API may be down; leadership lapses after renew_deadline
-                log.warning("lease %s/%s: %s", self.namespace, self.name, e)
+                log.warning("lease %s/%s: %s", self.namespace, self.name, describe(e))
             leader = self.is_leader()
             if leader != was_leader:
                 log.info("%s leadership of lease %s/%s", "acquired" if leader else "lost", self.namespace, self.name)
@@ -138,4 +140,4 @@ class LeaseElector:
             self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False)
             log.info("released lease %s/%s", self.namespace, self.name)
         except Exception as e:  # noqa: BLE001 — the lease expires on its own anyway
-            log.warning("releasing lease %s/%s failed: %s", self.namespace, self.name, e)
+            log.warning("releasing lease %s/%s failed: %s", self.namespace, self.name, describe(e))

@@ -315,6 +315,8 @@ class Scheduler:
         """Observe → decide → act, once. Reads nodes and assigned pods only when something is pending."""
         started = self.clock()
         stats = CycleStats()
+        if not self.may_act():  # a standby replica lists nothing: it costs the API server nothing
+            return stats
         listed = self.api.pending_pods(self.profiles)
         # Forget the backoff of pods that are no longer pending (bound, deleted).
         uids = {PodRef.of(p).uid for p in listed}
@@ -325,7 +327,7 @@ class Scheduler:
         PENDING_PODS.labels("backoff").set(len(listed) - len(pending) - gated)
         PENDING_PODS.labels("gated").set(gated)
         stats.pending = len(pending)
-        if pending and self.may_act():
+        if pending:
             self._schedule(sorted(pending, key=queue_order), stats)
         stats.seconds = self.clock() - started
         CYCLE_DURATION.observe(stats.seconds)
@@ -441,6 +443,10 @@ def run(
     """Cycle until `stop`. Polling sleeps `interval`; with `wake` (watch mode) the loop sleeps until a watch
     event, the next backoff expiry, or a full pass every RESYNC_SECONDS, whichever comes first."""
     scheduler = Scheduler(api, config, may_act)
+    if config.once:  # one pass must be a real one: give leader election up to a lease duration to settle
+        deadline = time.monotonic() + config.lease_duration + config.retry_period
+        while not may_act() and not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(0.05)
     try:
         while not stop.is_set():
             try:

@@ -357,7 +357,8 @@ def test_without_the_role_the_token_is_refused_so_it_is_the_only_credential(
     token = service_account_dir(cluster, tmp_path / "serviceaccount", env.namespace, "no-role")
     _code, log = run_in_cluster(cluster, tmp_path, token)
     text = "\n".join(json.dumps(entry) for entry in log)
-    assert any(re.search(r"\b403\b.*Forbidden", entry.get("exc", ""), re.DOTALL) for entry in log), text
+    refused = (f"{entry.get('msg', '')} {entry.get('exc', '')}" for entry in log)
+    assert any(re.search(r"\b403\b.*Forbidden", line, re.DOTALL) for line in refused), text
 
 
 # --- least privilege -------------------------------------------------------------------------------------
