@@ -78,7 +78,7 @@ def _explain(api: Api, config: Config, target: str, output: str) -> int:
     pod = _read_pod(api, target)
     profile = _profile(config, pod)
     nodes = _cluster(api, pod)
-    decision = schedule(profile, pod, nodes)  # every node, no early stop: this is for reading
+    decision = schedule(profile, pod, nodes, explain=True)  # every node, every verdict, every score
     # Score every node that passes, and show scores for the feasible ones only, as the scheduler would.
     report = _report(PodRef.of(pod), profile, nodes, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))

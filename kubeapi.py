@@ -139,6 +139,16 @@ class PodRef:
         return f"{self.namespace}/{self.name}"
 
 
+def read(response: Any) -> bytes:
+    """The body of a `_preload_content=False` response, and its connection back to the pool: an unread
+    response keeps its connection, so the next request pays for a new TLS handshake (measured: a fifth of
+    the scheduler's CPU in a burst before this)."""
+    try:
+        return bytes(response.data)
+    finally:
+        response.release_conn()
+
+
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -155,8 +165,9 @@ class Api:
     @transient_retry
     def _list(self, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
         method = self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
-        response: Any = method(_preload_content=False, _request_timeout=60, **kwargs)
-        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        items: list[dict[str, Any]] = json.loads(read(method(_preload_content=False, _request_timeout=60, **kwargs)))[
+            "items"
+        ]
         return items
 
     def _models(self, list_name: str, items: Iterable[dict[str, Any]], model: type[_Model]) -> list[_Model]:
@@ -221,7 +232,9 @@ class Api:
 
     @transient_retry
     def _post_binding(self, namespace: str, name: str, body: V1Binding) -> None:
-        self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False, _request_timeout=30)
+        read(
+            self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False, _request_timeout=30)
+        )
 
     @transient_retry
     def event(self, pod: V1Pod, type_: str, reason: str, message: str) -> None:
@@ -244,7 +257,7 @@ class Api:
             last_timestamp=stamp,
             count=1,
         )
-        self.core.create_namespaced_event(ref.namespace, body, _preload_content=False, _request_timeout=30)
+        read(self.core.create_namespaced_event(ref.namespace, body, _preload_content=False, _request_timeout=30))
 
     @transient_retry
     def mark_unschedulable(self, pod: V1Pod, message: str) -> None:
@@ -257,13 +270,15 @@ class Api:
             "lastTransitionTime": now().isoformat(),
         }
         ref = PodRef.of(pod)
-        self.core.patch_namespaced_pod_status(
-            ref.name,
-            ref.namespace,
-            {"status": {"conditions": [condition]}},
-            _content_type="application/strategic-merge-patch+json",
-            _preload_content=False,
-            _request_timeout=30,
+        read(
+            self.core.patch_namespaced_pod_status(
+                ref.name,
+                ref.namespace,
+                {"status": {"conditions": [condition]}},
+                _content_type="application/strategic-merge-patch+json",
+                _preload_content=False,
+                _request_timeout=30,
+            )
         )
 
 
@@ -316,8 +331,8 @@ class Watcher:
         return {} if kind == "Node" else {"field_selector": self.pod_selector}
 
     def _current_version(self, kind: str) -> str:
-        response: Any = self._method(kind)(limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind))
-        return str(json.loads(response.data)["metadata"]["resourceVersion"])
+        response = self._method(kind)(limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind))
+        return str(json.loads(read(response))["metadata"]["resourceVersion"])
 
     def _watch(self, kind: str, version: str) -> str | None:
         """Follow one watch request; return the version to resume from, or None to re-list (410 Gone)."""

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.client import ApiClient, CoordinationV1Api, V1Lease, V1LeaseSpec, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
-from kubeapi import describe
+from kubeapi import describe, read
 
 log = logging.getLogger("my-scheduler")
 
@@ -78,7 +78,7 @@ class LeaseElector:
                 metadata=V1ObjectMeta(name=self.name, namespace=self.namespace), spec=self._spec(now, 0, now)
             )
             try:
-                self.api.create_namespaced_lease(self.namespace, body, _preload_content=False)
+                read(self.api.create_namespaced_lease(self.namespace, body, _preload_content=False))
             except ApiException as create_error:
                 if create_error.status == 409:  # another replica created it first
                     return False
@@ -97,7 +97,7 @@ class LeaseElector:
         acquired = (spec.acquire_time or now) if holder == self.identity else now
         body = V1Lease(metadata=self._meta(version), spec=self._spec(now, transitions, acquired))
         try:
-            self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False)
+            read(self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False))
         except ApiException as e:
             if e.status == 409:  # someone updated it between our read and write
                 return False
@@ -137,7 +137,7 @@ class LeaseElector:
                 update={"holder_identity": None, "lease_duration_seconds": 1}
             )
             body = V1Lease(metadata=self._meta(lease.metadata.resource_version), spec=spec)
-            self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False)
+            read(self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False))
             log.info("released lease %s/%s", self.namespace, self.name)
         except Exception as e:  # noqa: BLE001 — the lease expires on its own anyway
             log.warning("releasing lease %s/%s failed: %s", self.namespace, self.name, describe(e))

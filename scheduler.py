@@ -36,7 +36,7 @@ from observability import (
     Health,
 )
 from policies.config import ConfigError, default_profile, load
-from policies.framework import Decision, NodeInfo, Profile, nodes_to_find, schedule, snapshot
+from policies.framework import Decision, FilterCache, NodeInfo, Profile, nodes_to_find, schedule, snapshot
 
 log = logging.getLogger("my-scheduler")
 
@@ -336,11 +336,12 @@ class Scheduler:
     def _schedule(self, pending: Sequence[V1Pod], stats: CycleStats) -> None:
         nodes = snapshot(self.api.nodes(), self.api.assigned_pods())
         by_name = {n.name: n for n in nodes}
+        cache = FilterCache()
         in_flight: list[tuple[Attempt, str, Future[tuple[BindResult, str]]]] = []
         for pod in pending:
             attempt = Attempt(pod, PodRef.of(pod), str(spec(pod).scheduler_name), self.clock())
             try:
-                decision = self._decide(pod, nodes)
+                decision = self._decide(pod, nodes, cache)
             except Exception:
                 log.exception("%s: scheduling failed", attempt.ref, extra={"pod": str(attempt.ref)})
                 stats.errors += 1
@@ -373,10 +374,10 @@ class Scheduler:
         entry = self.backoff.get(PodRef.of(pod).uid)
         return entry is None or self.clock() >= entry.retry_at
 
-    def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo]) -> Decision:
+    def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo], cache: FilterCache) -> Decision:
         self._start = (self._start + 1) % max(len(nodes), 1)
         profile = self.profiles[str(spec(pod).scheduler_name)]
-        return schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start)
+        return schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start, cache=cache)
 
     def _record(self, attempt: Attempt, result: str) -> None:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()

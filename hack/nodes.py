@@ -69,7 +69,9 @@ def parse_pair(text: str) -> tuple[str, str]:
 
 def create_nodes(core: client.CoreV1Api, manifests: list[dict[str, Any]], workers: int = 16) -> None:
     def post(manifest: dict[str, Any]) -> None:
-        core.create_node(client.V1Node.from_dict(manifest), _preload_content=False)  # type: ignore[arg-type]
+        response: Any = core.create_node(client.V1Node.from_dict(manifest), _preload_content=False)  # type: ignore[arg-type]
+        response.read()  # read and release, or the next POST pays for a new TLS connection
+        response.release_conn()
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(post, manifests))

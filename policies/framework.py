@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from kubernetes.client import V1Node, V1Pod
+from kubernetes.client import V1Node, V1Pod, V1Taint
 
 from policies.resources import (
     Resources,
@@ -63,21 +63,24 @@ class NodeInfo:
     # Pods with required anti-affinity (kube's PodsWithRequiredAntiAffinity): every pod being scheduled must be
     # checked against their terms, and scanning all pods for them would make that O(pods) per pod.
     anti_affinity_pods: list[V1Pod] = field(default_factory=list)
-    allocatable: Resources = field(default_factory=Counter)
+    # Read once from the node object: filters and scores ask for these for every pod.
+    allocatable: Resources = field(init=False)
+    name: str = field(init=False)
+    labels: Mapping[str, str] = field(init=False)
+    taints: list[V1Taint] = field(init=False)
+    ready: str | None = field(init=False)  # the Ready condition's status, None when there is none
 
     def __post_init__(self) -> None:
+        meta, spec, status = self.node.metadata, self.node.spec, self.node.status
         self.allocatable = allocatable(self.node)
+        self.name = str(meta.name) if meta else ""
+        self.labels = (meta.labels if meta else None) or {}
+        self.taints = list((spec.taints if spec else None) or [])
+        conditions = (status.conditions if status else None) or []
+        self.ready = next((c.status for c in conditions if c.type == "Ready"), None)
         pods, self.pods = self.pods, []
         for pod in pods:
             self.add_pod(pod)
-
-    @property
-    def name(self) -> str:
-        return str(self.node.metadata.name) if self.node.metadata else ""
-
-    @property
-    def labels(self) -> Mapping[str, str]:
-        return (self.node.metadata.labels if self.node.metadata else None) or {}
 
     def add_pod(self, pod: V1Pod) -> None:
         self.pods.append(pod)
@@ -126,6 +129,7 @@ class CycleState:
 
     def __init__(self, nodes: Sequence[NodeInfo]) -> None:
         self.nodes = nodes
+        self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[str, object] = {}
 
     def memo(self, key: str, compute: Callable[[], _T]) -> _T:
@@ -135,6 +139,9 @@ class CycleState:
 
 
 class FilterPlugin(Protocol):
+    """Optionally also `skips(pod, state) -> bool`: True when the filter passes every node for this pod (kube's
+    PreFilter Skip), so it is not run per node; and `node_only = True` (see FilterCache)."""
+
     name: str
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status: ...
@@ -147,6 +154,9 @@ class Normalize(enum.Enum):
 
 
 class ScorePlugin(Protocol):
+    """Optionally also `uniform_score(pod, state) -> float | None`: the normalised score every node gets when
+    the plugin has nothing to tell nodes apart for this pod (kube's PreScore Skip), else None."""
+
     name: str
     normalize: Normalize
 
@@ -182,10 +192,16 @@ def run_scores(
     profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState
 ) -> tuple[list[float], dict[str, list[float]]]:
     """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`."""
+    state.scored = nodes
     totals = [0.0] * len(nodes)
     per_plugin: dict[str, list[float]] = {}
     for plugin, weight in profile.scores:
-        normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
+        uniform = getattr(plugin, "uniform_score", None)
+        same = uniform(pod, state) if uniform else None
+        if same is not None:
+            normalised = [float(same)] * len(nodes)
+        else:
+            normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
         if any(not 0 <= s <= MAX_SCORE for s in normalised):
             raise ValueError(f"plugin {plugin.name} returned a score outside 0..{MAX_SCORE}")
         per_plugin[plugin.name] = normalised
@@ -226,27 +242,81 @@ def nodes_to_find(total: int, percentage: int = 0) -> int:
     return max(100, total * percentage // 100)
 
 
+class FilterCache:
+    """Within one cycle, the filters that read only the pod's spec and the node object (plugins with
+    `node_only = True`) give the same verdict for every pod with the same such spec, so a burst of identical
+    pods pays for them once per node, not once per pod and node. Nodes do not change within a cycle."""
+
+    def __init__(self) -> None:
+        self._passed: dict[str, dict[str, bool]] = {}
+
+    def verdicts(self, pod: V1Pod) -> dict[str, bool]:
+        spec = pod.spec
+        affinity = spec.affinity.node_affinity if spec and spec.affinity else None
+        key = repr((spec.scheduler_name, spec.tolerations, spec.node_selector, affinity)) if spec else ""
+        return self._passed.setdefault(key, {})
+
+
+def _skips(plugin: FilterPlugin, pod: V1Pod, state: CycleState) -> bool:
+    skips = getattr(plugin, "skips", None)
+    return bool(skips(pod, state)) if skips else False
+
+
+def _passes(filters: Sequence[FilterPlugin], pod: V1Pod, node: NodeInfo, state: CycleState) -> bool:
+    for plugin in filters:  # noqa: SIM110 — a plain loop is faster, and this runs for every pod and node
+        if plugin.filter(pod, node, state).code is not Code.SUCCESS:
+            return False
+    return True
+
+
 def schedule(
-    profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], *, find: int | None = None, start: int = 0
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    *,
+    find: int | None = None,
+    start: int = 0,
+    cache: FilterCache | None = None,
+    explain: bool = False,
 ) -> Decision:
     """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
-    pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node."""
+    pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
+
+    Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
+    daemon's path stops at a node's first failing filter."""
     state = CycleState(nodes)
     find = len(nodes) if find is None else find
+    node_only = [p for p in profile.filters if getattr(p, "node_only", False)]
+    others = [
+        p for p in profile.filters if not getattr(p, "node_only", False) and not (explain or _skips(p, pod, state))
+    ]
+    cached = cache.verdicts(pod) if cache is not None else {}
     verdicts: dict[str, dict[str, Status]] = {}
     feasible: list[NodeInfo] = []
     for i in range(len(nodes)):
         node = nodes[(start + i) % len(nodes)]
-        verdicts[node.name] = verdict = run_filters(profile, pod, node, state)
-        if all(s.ok for s in verdict.values()):
+        if explain:
+            verdicts[node.name] = verdict = run_filters(profile, pod, node, state)
+            ok = all(s.ok for s in verdict.values())
+        else:
+            known = cached.get(node.name)
+            if known is None:
+                known = cached[node.name] = _passes(node_only, pod, node, state)
+            ok = known and _passes(others, pod, node, state)
+        if ok:
             feasible.append(node)
             if len(feasible) >= find:
                 break
     if not feasible:
+        verdicts = verdicts or {n.name: run_filters(profile, pod, n, state) for n in nodes}
         message = failure_message(len(nodes), (reasons(v) for v in verdicts.values()))
         return Decision(None, message, verdicts, {}, {})
     totals, per_plugin = run_scores(profile, pod, feasible, state)
     by_name = {n.name: t for n, t in zip(feasible, totals, strict=True)}
-    scores = {n.name: {plugin: values[i] for plugin, values in per_plugin.items()} for i, n in enumerate(feasible)}
+    scores = (
+        {n.name: {plugin: values[i] for plugin, values in per_plugin.items()} for i, n in enumerate(feasible)}
+        if explain
+        else {}
+    )
     best = min(feasible, key=lambda n: (-by_name[n.name], n.name))
     return Decision(best.name, "", verdicts, by_name, scores)

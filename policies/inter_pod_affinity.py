@@ -118,6 +118,9 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
 class InterPodAffinity:
     name = "InterPodAffinity"
 
+    def skips(self, pod: V1Pod, state: CycleState) -> bool:
+        return state.memo(f"{self.name}/filter", lambda: _state(pod, state.nodes)) is None
+
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         s = state.memo(f"{self.name}/filter", lambda: _state(pod, state.nodes))
         if s is None:

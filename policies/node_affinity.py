@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from kubernetes.client import V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod
+from kubernetes.client import V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1PreferredSchedulingTerm
 
 from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
 
@@ -73,22 +73,27 @@ def matches(pod: V1Pod, node: NodeInfo) -> bool:
     return terms is None or any(term_matches(t, node) for t in terms)
 
 
+def _preferred(pod: V1Pod) -> list[V1PreferredSchedulingTerm]:
+    affinity = pod.spec.affinity if pod.spec else None
+    node_affinity = affinity.node_affinity if affinity else None
+    return list((node_affinity.preferred_during_scheduling_ignored_during_execution if node_affinity else None) or [])
+
+
 class NodeAffinity:
     name = "NodeAffinity"
+    node_only = True  # reads only the pod's spec and the node object (FilterCache)
     normalize = Normalize.MAX
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         return SUCCESS if matches(pod, node) else unschedulable(MISMATCH)
 
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
+        return None if _preferred(pod) else 0.0
+
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """The sum of the weights of the preferred terms this node matches."""
-        affinity = pod.spec.affinity if pod.spec else None
-        node_affinity = affinity.node_affinity if affinity else None
-        preferred = (
-            node_affinity.preferred_during_scheduling_ignored_during_execution if node_affinity else None
-        ) or []
         total = 0
-        for term in preferred:
+        for term in _preferred(pod):
             if term.preference and term_matches(term.preference, node):
                 total += term.weight
         return total

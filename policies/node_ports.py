@@ -19,8 +19,11 @@ def conflicts(wanted: tuple[str, str, int], used: tuple[str, str, int]) -> bool:
 class NodePorts:
     name = "NodePorts"
 
+    def skips(self, pod: V1Pod, state: CycleState) -> bool:
+        return not state.memo(self.name, lambda: host_ports(pod))
+
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        wanted = host_ports(pod)
+        wanted = state.memo(self.name, lambda: host_ports(pod))
         if wanted and any(conflicts(w, u) for w in wanted for u in node.used_ports):
             return unschedulable(NO_FREE_PORTS)
         return SUCCESS

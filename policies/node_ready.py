@@ -16,16 +16,12 @@ NOT_READY = V1Taint(key="node.kubernetes.io/not-ready", effect="NoSchedule")
 UNREACHABLE = V1Taint(key="node.kubernetes.io/unreachable", effect="NoSchedule")
 
 
-def ready_condition(node: NodeInfo) -> str | None:
-    conditions = (node.node.status.conditions if node.node.status else None) or []
-    return next((c.status for c in conditions if c.type == "Ready"), None)
-
-
 class NodeReady:
     name = "NodeReady"
+    node_only = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        ready = ready_condition(node)
+        ready = node.ready
         if ready == "True":
             return SUCCESS
         # The node lifecycle controller maps Unknown to unreachable; a node that has not reported yet carries

@@ -19,25 +19,29 @@ class NodeResourcesFit:
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
-        requests = state.memo(f"{self.name}/requests", lambda: pod_requests(pod))
+        requests = state.memo(self.name, lambda: sorted((r, n) for r, n in pod_requests(pod).items() if n > 0))
+        allocatable, requested = node.allocatable, node.requested
         short = [
             TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
-            for resource, need in sorted(requests.items())
-            if need > 0 and need > node.allocatable[resource] - node.requested[resource]
+            for resource, need in requests
+            if need > allocatable.get(resource, 0) - requested.get(resource, 0)
         ]
         return unschedulable(*short) if short else SUCCESS
 
 
 def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float | None:
     """Mean over cpu and memory of (requested after placing the pod) / allocatable, each capped at 1; resources
-    the node has none of are left out, and with neither there is nothing to score (None), as in kube."""
+    the node has none of are left out, and with neither there is nothing to score (None), as in kube.
+    Written out by hand: it runs for every pod and every feasible node."""
     requests = state.memo("allocation/requests", lambda: nonzero_requests(pod))
-    fractions = [
-        min((node.nonzero_requested[r] + requests[r]) / node.allocatable[r], 1.0)
-        for r in (CPU, MEMORY)
-        if node.allocatable[r] > 0
-    ]
-    return sum(fractions) / len(fractions) if fractions else None
+    allocatable, used = node.allocatable, node.nonzero_requested
+    total, count = 0.0, 0
+    for resource in (CPU, MEMORY):
+        capacity = allocatable.get(resource, 0)
+        if capacity > 0:
+            total += min((used.get(resource, 0) + requests.get(resource, 0)) / capacity, 1.0)
+            count += 1
+    return total / count if count else None
 
 
 def requested_fractions(

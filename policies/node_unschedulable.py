@@ -14,6 +14,7 @@ _CORDON_TAINT = V1Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedu
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
+    node_only = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         cordoned = bool(node.node.spec and node.node.spec.unschedulable)

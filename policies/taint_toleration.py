@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from kubernetes.client import V1Pod, V1Taint, V1Toleration
 
-from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
 
 UNTOLERATED = "node(s) had untolerated taint {{{key}: {value}}}"
 FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
@@ -31,10 +31,6 @@ def tolerated(pod: V1Pod, taint: V1Taint) -> bool:
     return any(tolerates(t, taint) for t in (pod.spec.tolerations if pod.spec else None) or [])
 
 
-def taints(node: NodeInfo) -> list[V1Taint]:
-    return list((node.node.spec.taints if node.node.spec else None) or [])
-
-
 def untolerated(pod: V1Pod, node_taints: Iterable[V1Taint], effects: Iterable[str]) -> list[V1Taint]:
     wanted = set(effects)
     return [t for t in node_taints if t.effect in wanted and not tolerated(pod, t)]
@@ -46,13 +42,19 @@ def untolerated_reason(taint: V1Taint) -> str:
 
 class TaintToleration:
     name = "TaintToleration"
+    node_only = True  # reads only the pod's spec and the node object (FilterCache)
     normalize = Normalize.REVERSE
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         # kube reports the first untolerated taint only; so do we, to keep its message.
-        bad = untolerated(pod, taints(node), FILTERED_EFFECTS)
+        bad = untolerated(pod, node.taints, FILTERED_EFFECTS)
         return unschedulable(untolerated_reason(bad[0])) if bad else SUCCESS
+
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
+        """Every node scores 100 when no node has a PreferNoSchedule taint (the common case)."""
+        soft = state.memo(self.name, lambda: any(t.effect == "PreferNoSchedule" for n in state.nodes for t in n.taints))
+        return None if soft else MAX_SCORE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """The number of PreferNoSchedule taints the pod does not tolerate (fewer is better)."""
-        return len(untolerated(pod, taints(node), ("PreferNoSchedule",)))
+        return len(untolerated(pod, node.taints, ("PreferNoSchedule",)))

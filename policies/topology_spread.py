@@ -33,7 +33,7 @@ from kubernetes.client import V1LabelSelector, V1Pod
 from policies import labels
 from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
 from policies.node_affinity import matches as node_affinity_matches
-from policies.taint_toleration import FILTERED_EFFECTS, taints, untolerated
+from policies.taint_toleration import FILTERED_EFFECTS, untolerated
 
 MISMATCH = "node(s) didn't match pod topology spread constraints"
 MISSING_LABEL = f"{MISMATCH} (missing required label)"
@@ -76,7 +76,7 @@ def constraints(pod: V1Pod, when_unsatisfiable: str) -> list[Constraint]:
 def _included(pod: V1Pod, node: NodeInfo, constraint: Constraint) -> bool:
     if constraint.honor_node_affinity and not node_affinity_matches(pod, node):
         return False
-    return not (constraint.honor_taints and untolerated(pod, taints(node), FILTERED_EFFECTS))
+    return not (constraint.honor_taints and untolerated(pod, node.taints, FILTERED_EFFECTS))
 
 
 def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> int:
@@ -144,6 +144,12 @@ def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, int] | None
 class PodTopologySpread:
     name = "PodTopologySpread"
     normalize = Normalize.NONE
+
+    def skips(self, pod: V1Pod, state: CycleState) -> bool:
+        return not constraints(pod, DO_NOT_SCHEDULE)
+
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
+        return 0.0 if not constraints(pod, SCHEDULE_ANYWAY) else None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         s = state.memo(f"{self.name}/filter", lambda: _filter_state(pod, state.nodes))

@@ -125,7 +125,7 @@ def test_schedule_picks_the_best_node(raw: dict[str, float], chosen: str) -> Non
 def test_scores_are_weighted_and_summed() -> None:
     nodes = [node_info(node("a")), node_info(node("b"))]
     profile = profile_with((Fixed({"a": 100, "b": 0}), 1), (Fixed({"a": 0, "b": 40}, name="Other"), 3))
-    decision = schedule(profile, pod(), nodes)
+    decision = schedule(profile, pod(), nodes, explain=True)
     assert decision.totals == {"a": 100, "b": 120}
     assert decision.node == "b"
     assert decision.scores == {"a": {"Fixed": 100, "Other": 0}, "b": {"Fixed": 0, "Other": 40}}
@@ -139,7 +139,7 @@ def test_a_score_outside_the_range_is_a_plugin_bug() -> None:
 
 def test_only_feasible_nodes_are_scored() -> None:
     nodes = [node_info(node("big", cpu="8")), node_info(node("small", cpu="1"))]
-    decision = schedule(profile_with((MostAllocated(), 1)), pod(cpu="2"), nodes)
+    decision = schedule(profile_with((MostAllocated(), 1)), pod(cpu="2"), nodes, explain=True)
     assert decision.node == "big"
     assert set(decision.totals) == {"big"}
     assert decision.verdicts["small"]["NodeResourcesFit"].reasons == ("Insufficient cpu",)
@@ -155,14 +155,14 @@ def test_every_node_is_checked_when_none_fits() -> None:
 
 def test_the_search_stops_after_enough_feasible_nodes_starting_at_start() -> None:
     nodes = [node_info(node(f"n{i}")) for i in range(5)]
-    decision = schedule(profile_with((LeastAllocated(), 1)), pod(), nodes, find=2, start=3)
+    decision = schedule(profile_with((LeastAllocated(), 1)), pod(), nodes, find=2, start=3, explain=True)
     assert list(decision.verdicts) == ["n3", "n4"]
     assert decision.node == "n3"
 
 
 def test_the_search_wraps_around() -> None:
     nodes = [node_info(node(f"n{i}", cpu="1" if i >= 3 else "4")) for i in range(5)]
-    decision = schedule(profile_with(), pod(cpu="2"), nodes, find=1, start=3)
+    decision = schedule(profile_with(), pod(cpu="2"), nodes, find=1, start=3, explain=True)
     assert list(decision.verdicts) == ["n3", "n4", "n0"]
     assert decision.node == "n0"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kubernetes.client import V1Node, V1Pod
 
 from policies.config import FILTERS, SCORES, default_profile
-from policies.framework import MAX_SCORE, NodeInfo, Profile, schedule
+from policies.framework import MAX_SCORE, FilterCache, NodeInfo, Profile, schedule
 
 Json = dict[str, Any]
 
@@ -307,7 +307,10 @@ ALL_POLICIES = Profile("all", tuple(f() for f in FILTERS.values()), tuple((s(), 
 
 
 def check(profile: Profile, the_pod: V1Pod, nodes: list[NodeInfo], find: int, start: int) -> None:
-    decision = schedule(profile, the_pod, nodes, find=find, start=start)
+    decision = schedule(profile, the_pod, nodes, find=find, start=start, explain=True)
+    # The daemon's path (first failing filter, node-only verdicts cached) must choose the same node.
+    fast = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
+    assert (fast.node, fast.message) == (decision.node, decision.message)
     for name, verdict in decision.verdicts.items():
         for plugin, status in verdict.items():
             assert status.ok or status.reasons, f"{plugin} rejected {name} without a reason"

@@ -123,7 +123,7 @@ def test_prefer_no_schedule_steers_the_pod_to_the_untainted_node() -> None:
         node_info(node("b-clean")),
         node_info(node("c-twice", taints=[taint("x", "PreferNoSchedule"), taint("y", "PreferNoSchedule")])),
     ]
-    decision = schedule(profile, pod(), nodes)
+    decision = schedule(profile, pod(), nodes, explain=True)
     assert decision.node == "b-clean"
     # Reverse normalisation: no untolerated taint is 100, the most untolerated taints 0.
     assert decision.scores == {
