@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -217,4 +218,17 @@ def test_once_exits_after_one_pass_and_sigterm_stops_the_daemon_promptly(env: En
     assert result.returncode == 0
     with env.scheduler("--interval", "30") as scheduler:
         wait_for(lambda: "starting" in scheduler.output(), what="start")
+    assert scheduler.exit_code == 0
+
+
+def test_watch_mode_binds_a_new_pod_without_waiting_for_a_poll(env: Env) -> None:
+    """With --mode watch the loop sleeps until a watch event: a 30 s interval must not delay the binding."""
+    node = env.node("n")
+    with env.scheduler("--mode", "watch", "--interval", "30") as scheduler:
+        wait_for(lambda: "starting" in scheduler.output(), what="start")
+        time.sleep(1)  # the first (empty) pass is over; now only a watch event can wake the loop
+        created = time.monotonic()
+        env.pod("p")
+        wait_for(lambda: env.node_of("p") == node, timeout=10, interval=0.05, what="binding")
+        assert time.monotonic() - created < 5
     assert scheduler.exit_code == 0
