@@ -1,0 +1,614 @@
+"""One contender against one workload: create the pods, start the contender, watch the binds, measure, check
+the placements, clean up. bench.py strings these runs together; this module knows nothing of scenarios."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import string
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import placement
+import profile_summary
+from contenders import Contender, Running
+from measure import ProcSample, percentile, proc_sample, request_delta, request_totals
+from raw_limit import round_robin
+from rawkube import RawKube, binding_body, in_parallel, pods_path, watch_lines
+from workload import NODE_NAME, node_body, node_name, pod_bytes, pod_name
+
+CREATE_THREADS = 16
+WARMUP_TIMEOUT = 120.0
+# A scheduler may still be posting events for pods it bound when it is stopped; it gets this long to finish
+# (those requests are counted; its CPU is not: that was sampled at the last bind).
+STOP_GRACE = 60.0
+
+
+def suffix(length: int = 5) -> str:
+    return "".join(random.choices(string.ascii_lowercase + string.digits, k=length))
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, printed every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.prefix = ""
+        self._last = 0.0
+        self._width = 0
+
+    def status(self, text: str) -> None:
+        line = f"{self.prefix} {text}".strip()
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(self._width))
+            sys.stderr.flush()
+            self._width = len(line)
+        elif time.monotonic() - self._last >= 10:
+            print(line, file=sys.stderr, flush=True)
+            self._last = time.monotonic()
+
+    def say(self, text: str) -> None:
+        if self.tty and self._width:
+            sys.stderr.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        print(f"{self.prefix} {text}".strip(), file=sys.stderr, flush=True)
+        self._last = time.monotonic()
+
+
+class BindWatcher:
+    """Records when each pod of a namespace is seen bound: a watch with `fieldSelector=spec.nodeName!=`, so
+    the server sends one ADDED event per pod at the moment it gets a node. The arrival time (monotonic, this
+    process) is the bind time; the server's own timestamps have one-second resolution."""
+
+    def __init__(self, kube: RawKube, namespace: str) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.bound: dict[str, float] = {}
+        self.nodes: dict[str, str] = {}
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, name=f"watch-{namespace}", daemon=True)
+
+    def start(self) -> None:
+        listed = self.kube.get(pods_path(self.namespace), limit=1)
+        self._version = listed["metadata"]["resourceVersion"]
+        self._thread.start()
+
+    def count(self) -> int:
+        return len(self.bound)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception as e:  # noqa: BLE001 — reconnect; logged in the result as a reconnect count
+                if self._stop.is_set():
+                    return
+                self.reconnects += 1
+                print(f"watch {self.namespace}: {e!r}; reconnecting", file=sys.stderr)
+                time.sleep(0.5)
+
+    def _follow(self) -> None:
+        query = {
+            "watch": "true",
+            "fieldSelector": "spec.nodeName!=",
+            "resourceVersion": self._version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": 3600,
+        }
+        self._response = self.kube.stream(pods_path(self.namespace), query, read_timeout=300)
+        try:
+            for event in watch_lines(self._response, self._stop):
+                now = time.monotonic()
+                obj = event["object"]
+                if event["type"] == "ERROR":
+                    self._relist()
+                    return
+                self._version = obj["metadata"]["resourceVersion"]
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    name = obj["metadata"]["name"]
+                    if name not in self.bound:
+                        self.bound[name] = now
+                        self.nodes[name] = obj["spec"]["nodeName"]
+        finally:
+            self._response.release_conn()
+
+    def _relist(self) -> None:
+        """410 Gone: catch up from a list; binds seen this way get the time of the list (rare, counted)."""
+        self.reconnects += 1
+        listed = self.kube.get(pods_path(self.namespace), fieldSelector="spec.nodeName!=")
+        now = time.monotonic()
+        for pod in listed["items"]:
+            self.bound.setdefault(pod["metadata"]["name"], now)
+            self.nodes.setdefault(pod["metadata"]["name"], pod["spec"]["nodeName"])
+        self._version = listed["metadata"]["resourceVersion"]
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._response is not None:
+            with contextlib.suppress(Exception):  # best effort; the thread is a daemon
+                self._response.shutdown()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Cluster:
+    """The control plane the benchmark started (hack/cluster.sh), and what it measures about it."""
+
+    dir: Path
+    kubeconfig: str
+    bin_dir: Path
+    kube: RawKube
+    background: dict[str, float] = field(default_factory=dict)  # the API server's own requests per second
+    background_cpu: float = 0.0  # control-plane CPU seconds per second while idle
+
+    def control_plane_cpu(self) -> float:
+        total = 0.0
+        for name in ("kube-apiserver", "etcd"):
+            with contextlib.suppress(OSError, ValueError):
+                total += proc_sample(int((self.dir / f"{name}.pid").read_text())).cpu_seconds
+        return total
+
+    def measure_background(self, seconds: float = 10.0) -> None:
+        before, cpu = request_totals(self.kube.metrics()), self.control_plane_cpu()
+        time.sleep(seconds)
+        after = request_totals(self.kube.metrics())
+        self.background = {k: (after[k] - before.get(k, 0)) / seconds for k in after if after[k] > before.get(k, 0)}
+        self.background_cpu = (self.control_plane_cpu() - cpu) / seconds
+
+    def requests(self) -> dict[str, int]:
+        return dict(request_totals(self.kube.metrics()))
+
+    def ensure_nodes(self, count: int, progress: Progress) -> None:
+        """Exactly bench-node-00000..count-1: create the missing ones, delete the rest."""
+        names = {n["metadata"]["name"] for n in self.kube.get("/api/v1/nodes")["items"]}
+        existing = {n for n in names if NODE_NAME.match(n)}
+        wanted = {node_name(i) for i in range(count)}
+        missing = sorted(i for i in range(count) if node_name(i) not in existing)
+        extra = sorted(existing - wanted)
+        if missing:
+            progress.say(f"creating {len(missing)} nodes")
+            bodies = [json.dumps(node_body(i)).encode() for i in missing]
+            in_parallel(lambda k: self.kube.post("/api/v1/nodes", bodies[k]), len(bodies), CREATE_THREADS)
+        if extra:
+            progress.say(f"deleting {len(extra)} nodes")
+            in_parallel(lambda k: self.kube.request("DELETE", f"/api/v1/nodes/{extra[k]}"), len(extra), CREATE_THREADS)
+
+    def create_namespace(self, name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        self.kube.post("/api/v1/namespaces", json.dumps(body).encode())
+
+    def create_pods(self, bodies: list[tuple[str, bytes]], namespace: str) -> dict[str, float]:
+        """POST the pods from 16 threads; returns when each create came back (monotonic)."""
+        created: dict[str, float] = {}
+        path = pods_path(namespace)
+
+        def create(i: int) -> None:
+            name, body = bodies[i]
+            self.kube.post(path, body)
+            created[name] = time.monotonic()
+
+        in_parallel(create, len(bodies), CREATE_THREADS)
+        return created
+
+    def bind_all(self, namespace: str) -> int:
+        """Bind every pending pod of the namespace ourselves (the idle scenario's setup)."""
+        items = self.kube.get(pods_path(namespace), fieldSelector="spec.nodeName=")["items"]
+        uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in items}
+        nodes = [placement.offer_from_dict(n) for n in self.kube.get("/api/v1/nodes")["items"]]
+        plan = round_robin([placement.needs_from_dict(p) for p in items], nodes)
+        bodies = [
+            (pods_path(namespace, n.name, "binding"), binding_body(namespace, n.name, uids[n.name], node))
+            for n, node in plan
+        ]
+        in_parallel(lambda i: self.kube.post(*bodies[i]), len(bodies), CREATE_THREADS)
+        return len(bodies)
+
+    def delete_pods(self, namespace: str) -> None:
+        """Grace 0: without a kubelet nothing would ever confirm a graceful deletion. Events go too, so etcd
+        does not grow from one contender to the next."""
+        for collection in (pods_path(namespace), f"/api/v1/namespaces/{namespace}/events"):
+            self.kube.request("DELETE", collection, query={"gracePeriodSeconds": 0}, timeout=600)
+        for _ in range(100):
+            if not self.kube.get(pods_path(namespace), limit=1)["items"]:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"pods of {namespace} still there after deleting them")
+
+    def placement(self, namespace: str) -> dict[str, Any]:
+        pods = [placement.needs_from_dict(p) for p in self.kube.get(pods_path(namespace))["items"]]
+        nodes = [
+            placement.offer_from_dict(n)
+            for n in self.kube.get("/api/v1/nodes")["items"]
+            if NODE_NAME.match(n["metadata"]["name"])
+        ]
+        broken = placement.violations(pods, nodes)
+        spread = placement.cpu_spread(pods, nodes)
+        return {
+            "violations": len(broken),
+            "violation_examples": broken[:10],
+            "spread_stdev_pct": round(spread.stdev, 2),
+            "spread_max_minus_min_pct": round(spread.max_minus_min, 2),
+            "mean_cpu_pct": round(spread.mean, 2),
+        }
+
+
+@dataclass
+class Options:
+    timeout: float
+    naive_timeout: float
+    workdir: Path
+    profile_dir: Path | None = None  # py-spy our scheduler into this folder
+
+
+def contender_env(kubeconfig: str) -> dict[str, str]:
+    """The environment minus our scheduler's MY_SCHEDULER_* defaults: every contender runs with its defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MY_SCHEDULER_")}
+    env["KUBECONFIG"] = kubeconfig
+    return env
+
+
+def start(cluster: Cluster, contender: Contender, scheduler_name: str, options: Options, tag: str) -> Running:
+    command = contender.command(scheduler_name, cluster.kubeconfig, options.workdir, cluster.bin_dir)
+    wrapped = options.profile_dir is not None and contender.kind == "ours"
+    if wrapped:
+        assert options.profile_dir is not None
+        out = options.profile_dir / f"{tag}.pyspy.txt"
+        command = ["py-spy", "record", "--format", "raw", "--nonblocking", "--rate", "100", "-o", str(out), "--",
+                   *command]  # fmt: skip
+    return Running(command, options.workdir / f"{tag}.log", contender_env(cluster.kubeconfig), wrapped=wrapped)
+
+
+def save_profile(options: Options, tag: str) -> None:
+    """The py-spy profile of a run, summarised next to the raw stacks (`<tag>.pyspy.txt`, not committed)."""
+    if options.profile_dir is None or not (raw := options.profile_dir / f"{tag}.pyspy.txt").exists():
+        return
+    text = f"# py-spy profile of `{tag}`\n\n" + profile_summary.summarise(raw.read_text())
+    (options.profile_dir / f"{tag}.profile.md").write_text(text)
+
+
+def timeout_for(contender: Contender, options: Options) -> float:
+    return options.naive_timeout if contender.kind == "naive" else options.timeout
+
+
+def wait_bound(
+    watcher: BindWatcher,
+    expected: int,
+    running: Running,
+    *,
+    deadline: float,
+    progress: Progress,
+    label: Callable[[], str],
+) -> str:
+    """Until `expected` pods are bound ("ok"), the deadline ("timeout"), or the contender ended ("exited N")."""
+    exited_at: float | None = None
+    while True:
+        done = watcher.count()
+        progress.status(f"{label()} bound {done}/{expected}")
+        if done >= expected:
+            return "ok"
+        now = time.monotonic()
+        if now >= deadline:
+            return "timeout"
+        if exited_at is None and running.exited():
+            exited_at = now
+        if exited_at is not None and now - exited_at > 3.0:  # binds still in flight reach the watch shortly
+            return f"exited {running.proc.returncode}"
+        time.sleep(0.2)
+
+
+def _stop_and_sample(running: Running, grace: float) -> tuple[ProcSample, int | None]:
+    """The contender's figures at the end of the measured span, then stop it: a live process is sampled first
+    (its shutdown is not counted); one that ended by itself is read from the kernel's account of its life."""
+    live = None if running.exited() else running.sample()
+    code = running.stop(grace)
+    return (running.sample() if live is None else live), code
+
+
+def _api_figures(
+    cluster: Cluster,
+    before: dict[str, int],
+    after: dict[str, int],
+    seconds: float,
+    pods: int,
+    *,
+    harness: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The contender's requests: the delta less the API server's background and the harness's own calls."""
+    delta = request_delta(before, after, background_per_second=cluster.background, seconds=seconds)
+    delta.subtract(harness or {})
+    delta = +delta  # drops what the subtraction left at zero or below
+    total = sum(delta.values())
+    return {
+        "api_requests": total,
+        "api_requests_per_pod": round(total / pods, 2) if pods else None,
+        "api_requests_by_kind": dict(delta.most_common()),
+    }
+
+
+class Run:
+    """One contender's namespace, watch and process; `close` always stops the process and the watch and
+    deletes the pods, whatever happened."""
+
+    def __init__(self, cluster: Cluster, contender: Contender, tag: str) -> None:
+        self.cluster, self.contender, self.tag = cluster, contender, tag
+        self.namespace = f"bench-{tag}"
+        self.scheduler_name = f"bench-{contender.name}-{suffix()}"
+        cluster.create_namespace(self.namespace)
+        self.watcher = BindWatcher(cluster.kube, self.namespace)
+        self.watcher.start()
+        self.running: Running | None = None
+        self.options: Options | None = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.running is not None:
+            self.running.stop()
+        if self.options is not None:
+            save_profile(self.options, self.tag)
+        self.watcher.stop()
+        self.cluster.delete_pods(self.namespace)
+
+    def pods(self, count: int) -> list[tuple[str, bytes]]:
+        return [(pod_name(i), pod_bytes(i, self.namespace, self.scheduler_name)) for i in range(count)]
+
+    def start(self, options: Options) -> Running:
+        self.options = options
+        self.running = start(self.cluster, self.contender, self.scheduler_name, options, self.tag)
+        return self.running
+
+    def finish(
+        self, before: dict[str, int], started: float, pods: int, harness: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Stop the contender and gather what every scenario reports; `harness` is what the harness itself
+        sent meanwhile (the steady scenario's pod creates)."""
+        assert self.running is not None
+        cpu = self.cluster.control_plane_cpu()
+        if not self.contender.daemon:
+            self.running.wait(30)  # it exits once its binds are answered; its rusage is exact
+        sample, code = _stop_and_sample(self.running, grace=STOP_GRACE)
+        # Scraped after the stop: the contender's watches are counted by the API server when they close.
+        after = self.cluster.requests()
+        window = time.monotonic() - started
+        self.watcher.stop()
+        figures = {
+            "exit_code": code,
+            "stop_seconds": self.running.stop_seconds,
+            "killed_at_stop": self.running.killed,
+            "cpu_seconds": round(sample.cpu_seconds, 3),
+            "peak_rss_mib": round(sample.peak_rss_mib, 1),
+            "control_plane_cpu_end": cpu,
+            "watch_reconnects": self.watcher.reconnects,
+            **_api_figures(self.cluster, before, after, window, pods, harness=harness),
+            **self.cluster.placement(self.namespace),
+        }
+        return figures
+
+
+def run_batch(
+    cluster: Cluster, contender: Contender, pods: int, *, options: Options, progress: Progress, tag: str
+) -> dict[str, Any]:
+    """All pods created first (contender not running), then the contender starts; measured until the last bind."""
+    with Run(cluster, contender, tag) as run:
+        bodies = run.pods(pods)
+        progress.status(f"{contender.name}: creating {pods} pods")
+        first_create = time.monotonic()
+        created = cluster.create_pods(bodies, run.namespace)
+        created_all = time.monotonic()
+        before, cpu0 = cluster.requests(), cluster.control_plane_cpu()
+        started = time.monotonic()
+        running = run.start(options)
+        outcome = wait_bound(
+            run.watcher,
+            pods,
+            running,
+            deadline=started + timeout_for(contender, options),
+            progress=progress,
+            label=lambda: f"{contender.name} {time.monotonic() - started:.0f}s",
+        )
+        ended = time.monotonic()
+        figures = run.finish(before, started, pods)
+        result = _bind_figures(run.watcher, created, started, first_create, pods)
+        result.update(
+            outcome=outcome,
+            seconds=round(ended - started, 3),
+            create_seconds=round(created_all - first_create, 3),
+            control_plane_cpu_seconds=round(figures.pop("control_plane_cpu_end") - cpu0, 3),
+            **figures,
+        )
+        if outcome != "ok":
+            result["log_tail"] = running.log_tail()
+        return result
+
+
+def _bind_figures(
+    watcher: BindWatcher, created: dict[str, float], started: float, first_create: float, pods: int
+) -> dict[str, Any]:
+    times = sorted(watcher.bound.values())
+    figures: dict[str, Any] = {"pods": pods, "bound": len(times)}
+    if not times:
+        return figures
+    last = times[-1]
+    since_start = [t - started for t in times]
+    latencies = [watcher.bound[n] - created[n] for n in watcher.bound if n in created]
+    figures.update(
+        sched_pods_per_s=round(len(times) / max(last - started, 1e-9), 2),
+        e2e_pods_per_s=round(len(times) / max(last - first_create, 1e-9), 2),
+        bind_phase_pods_per_s=round((len(times) - 1) / (last - times[0]), 2) if len(times) > 1 else None,
+        first_bind_s=round(times[0] - started, 3),
+        last_bind_s=round(last - started, 3),
+        bind_p50_s=round(percentile(since_start, 50), 3),
+        bind_p99_s=round(percentile(since_start, 99), 3),
+        create_to_bind_p50_s=round(percentile(latencies, 50), 3),
+        create_to_bind_p99_s=round(percentile(latencies, 99), 3),
+    )
+    return figures
+
+
+def run_steady(
+    cluster: Cluster,
+    contender: Contender,
+    *,
+    rate: float,
+    seconds: float,
+    options: Options,
+    progress: Progress,
+    tag: str,
+) -> dict[str, Any]:
+    """The contender runs (warmed up: one pod bound), then pods arrive at `rate` per second for `seconds`;
+    latency is create-returned → seen-bound per pod."""
+    count = round(rate * seconds)
+    with Run(cluster, contender, tag) as run:
+        running = run.start(options)
+        launched = time.monotonic()
+        cluster.create_pods([("warmup", pod_bytes(1, run.namespace, run.scheduler_name, "warmup"))], run.namespace)
+        warm = wait_bound(
+            run.watcher,
+            1,
+            running,
+            deadline=launched + WARMUP_TIMEOUT,
+            progress=progress,
+            label=lambda: f"{contender.name} warm-up",
+        )
+        result: dict[str, Any] = {"pods": count, "warmup_s": round(time.monotonic() - launched, 3)}
+        if warm != "ok":
+            return {**result, "outcome": f"warm-up {warm}", "bound": 0, "log_tail": running.log_tail()}
+        before, cpu0, sample0 = cluster.requests(), cluster.control_plane_cpu(), running.sample()
+        bodies = run.pods(count)
+        created: dict[str, float] = {}
+        path = pods_path(run.namespace)
+
+        def create(i: int) -> None:
+            name, body = bodies[i]
+            cluster.kube.post(path, body)
+            created[name] = time.monotonic()
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            for i in range(count):
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(create, i)
+                progress.status(f"{contender.name} arrivals {i + 1}/{count}, bound {run.watcher.count() - 1}")
+        outcome = wait_bound(
+            run.watcher,
+            count + 1,
+            running,
+            deadline=time.monotonic() + min(timeout_for(contender, options), 120.0),
+            progress=progress,
+            label=lambda: f"{contender.name} draining",
+        )
+        figures = run.finish(before, started, count, harness={"POST pods": count})
+        bound = run.watcher.bound
+        latencies = [bound[n] - created[n] for n in created if n in bound]
+        last = max((bound[n] for n in created if n in bound), default=started)
+        result.update(
+            outcome=outcome,
+            bound=len(latencies),
+            pods_per_s=round(len(latencies) / max(last - started, 1e-9), 2),
+            latency_p50_s=round(percentile(latencies, 50), 3) if latencies else None,
+            latency_p99_s=round(percentile(latencies, 99), 3) if latencies else None,
+            latency_max_s=round(max(latencies), 3) if latencies else None,
+            control_plane_cpu_seconds=round(figures.pop("control_plane_cpu_end") - cpu0, 3),
+            **figures,
+        )
+        # CPU over the arrival window only, not the start-up and warm-up before it.
+        result["cpu_seconds"] = round(result["cpu_seconds"] - sample0.cpu_seconds, 3)
+        if outcome != "ok":
+            result["log_tail"] = running.log_tail()
+        return result
+
+
+def prepare_idle(cluster: Cluster, pods: int, progress: Progress) -> str:
+    """A namespace of `pods` bound pods (bound by the harness itself) that no contender will be asked about."""
+    namespace = f"bench-idle-{suffix()}"
+    cluster.create_namespace(namespace)
+    progress.say(f"idle: creating and binding {pods} pods")
+    cluster.create_pods([(pod_name(i), pod_bytes(i, namespace, "bench-nobody")) for i in range(pods)], namespace)
+    bound = cluster.bind_all(namespace)
+    if bound != pods:
+        raise RuntimeError(f"idle setup bound {bound}/{pods} pods")
+    return namespace
+
+
+def run_idle(
+    cluster: Cluster,
+    contender: Contender,
+    *,
+    seconds: float,
+    settle: float,
+    options: Options,
+    progress: Progress,
+    tag: str,
+) -> dict[str, Any]:
+    """Everything bound, nothing pending for the contender: what it costs to keep watching, per second."""
+    running = start(cluster, contender, f"bench-{contender.name}-{suffix()}", options, tag)
+    try:
+        end_settle = time.monotonic() + settle
+        while time.monotonic() < end_settle and not running.exited():
+            progress.status(f"{contender.name} settling {end_settle - time.monotonic():.0f}s")
+            time.sleep(0.5)
+        if running.exited():
+            return {"outcome": f"exited {running.proc.returncode}", "log_tail": running.log_tail()}
+        before, cpu0, sample0 = cluster.requests(), cluster.control_plane_cpu(), running.sample()
+        started = time.monotonic()
+        while time.monotonic() - started < seconds and not running.exited():
+            progress.status(f"{contender.name} idle {time.monotonic() - started:.0f}/{seconds:.0f}s")
+            time.sleep(0.5)
+        # Scraped before the stop: the contender's long-running watches would otherwise be counted as they close.
+        window = time.monotonic() - started
+        sample1, cpu1, after = running.sample(), cluster.control_plane_cpu(), cluster.requests()
+        outcome = "ok" if not running.exited() else f"exited {running.proc.returncode}"
+    finally:
+        running.stop()
+        save_profile(options, tag)
+    api = _api_figures(cluster, before, after, window, 0)
+    return {
+        "outcome": outcome,
+        "window_s": round(window, 2),
+        "cpu_ms_per_s": round(1000 * (sample1.cpu_seconds - sample0.cpu_seconds) / window, 2),
+        "api_requests_per_s": round(api["api_requests"] / window, 3),
+        "api_requests_by_kind": api["api_requests_by_kind"],
+        "control_plane_cpu_ms_per_s": round(1000 * (cpu1 - cpu0) / window, 2),
+        "peak_rss_mib": round(sample1.peak_rss_mib, 1),
+    }
+
+
+def git_commit() -> str:
+    """The commit, and which of our scheduler's files differ from it (others edit them while benchmarks run)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], check=False, capture_output=True, text=True, cwd=root)
+        except OSError:
+            return ""
+        return out.stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = git("status", "--porcelain", "--", "scheduler.py", "kubeapi.py", "policies").splitlines()
+    if changed:
+        commit += " + uncommitted changes to " + ", ".join(line[3:] for line in changed)
+    return commit
+
+
+def kube_version(bin_dir: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(bin_dir / "kube-apiserver"), "--version"], check=False, capture_output=True, text=True, timeout=30
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
