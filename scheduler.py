@@ -76,118 +76,146 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _env(name: str, default: str | None) -> str | None:
-    return os.environ.get(f"MY_SCHEDULER_{name.upper().replace('-', '_')}", default)
-
-
-def _positive(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError(value)
+def _number(value: str, kind: Callable[[str], float], low: float, high: float, wanted: str) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ValueError(f"must be {wanted}, got {value!r}")
     return number
 
 
-def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """Flags every command takes; on subcommands they default to SUPPRESS so they do not reset the main ones."""
+def _positive(value: str) -> float:
+    return float(_number(value, float, 1e-9, float("inf"), "a number > 0"))
 
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument(
+def _port(value: str) -> int:
+    return int(_number(value, int, 0, 65535, "a port number 0..65535"))
+
+
+def _at_least_one(value: str) -> int:
+    return int(_number(value, int, 1, float("inf"), "a whole number >= 1"))
+
+
+def _boolean(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return convert
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A flag whose default comes from MY_SCHEDULER_<FLAG>, else `default`. Environment values are checked
+    like flag values, and a bad one is named by its variable."""
+
+    flag: str
+    convert: Callable[[str], Any] = str
+    default: str | None = None
+    help: str = ""
+    boolean: bool = False
+    common: bool = False  # also taken by the explain and bind commands
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def variable(self) -> str:
+        return "KUBECONFIG" if self.flag == "--kubeconfig" else f"MY_SCHEDULER_{self.dest.upper()}"
+
+
+SETTINGS = (
+    Setting(
         "--scheduler-name",
-        default=default(_env("scheduler-name", "my-scheduler")),
-        help="the spec.schedulerName this scheduler serves without a --config profile "
-        "(env MY_SCHEDULER_SCHEDULER_NAME; default my-scheduler)",
-    )
-    parser.add_argument(
-        "--kubeconfig",
-        default=default(os.environ.get("KUBECONFIG")),
-        help="kubeconfig path (default: in-cluster config inside a pod, else KUBECONFIG or ~/.kube/config)",
-    )
-    parser.add_argument(
-        "--config",
-        default=default(_env("config", None)),
-        help="policy YAML: profiles, filters and weighted scores (env MY_SCHEDULER_CONFIG)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=default(_env("log-level", "INFO")),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-    )
-    parser.add_argument("--log-format", default=default(_env("log-format", "text")), choices=["text", "json"])
+        default="my-scheduler",
+        common=True,
+        help="the spec.schedulerName served when --config has no profiles",
+    ),
+    Setting("--kubeconfig", common=True, help="kubeconfig path (default: in-cluster config, else ~/.kube/config)"),
+    Setting("--config", common=True, help="policy YAML: profiles, filters and weighted scores"),
+    Setting("--log-level", lambda v: _one_of("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "INFO", common=True),
+    Setting("--log-format", _one_of("text", "json"), "text", common=True),
+    Setting("--interval", _positive, "1.0", "seconds between polls"),
+    Setting("--once", _boolean, "false", "one pass, then exit", boolean=True),
+    Setting("--dry-run", _boolean, "false", "decide and log, never bind or write", boolean=True),
+    Setting("--parallelism", _at_least_one, "16", "binds in flight at once"),
+    Setting("--mode", _one_of("poll", "watch"), "poll", "poll every --interval, or wake on a watch of pending pods"),
+    Setting("--metrics-port", _port, "0", "serve /healthz, /readyz and /metrics on this port (0: off)"),
+    Setting(
+        "--leader-elect", _boolean, "false", "only the holder of a Lease schedules (several replicas)", boolean=True
+    ),
+    Setting("--leader-elect-namespace", default="kube-system"),
+    Setting("--leader-elect-name", help="the Lease's name (default: the scheduler name; never kube-scheduler's)"),
+    Setting("--leader-elect-lease-duration", _positive, "15"),
+    Setting("--leader-elect-renew-deadline", _positive, "10"),
+    Setting("--leader-elect-retry-period", _positive, "2"),
+)
+
+
+def _flag_type(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """argparse shows the ValueError's text when a type function raises ArgumentTypeError."""
+
+    def checked(value: str) -> Any:
+        try:
+            return convert(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+
+    return checked
+
+
+def _add(parser: argparse.ArgumentParser, settings: Sequence[Setting], suppress: bool) -> None:
+    """On subcommands the defaults are SUPPRESS, so they do not reset values given before the subcommand."""
+    for s in settings:
+        default = argparse.SUPPRESS if suppress else None
+        shown = f"{s.help} (env {s.variable}" + (f"; default {s.default})" if s.default else ")")
+        if s.boolean:
+            parser.add_argument(s.flag, action="store_const", const=True, default=default, help=shown)
+        else:
+            parser.add_argument(s.flag, type=_flag_type(s.convert), default=default, help=shown)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="scheduler.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    _add_common(parser, suppress=False)
-    parser.add_argument(
-        "--interval",
-        type=_positive,
-        default=_env("interval", "1.0"),
-        help="seconds between polls (env MY_SCHEDULER_INTERVAL; default 1.0)",
-    )
-    parser.add_argument("--once", action="store_true", default=_env("once", "") == "true", help="one pass, then exit")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        default=_env("dry-run", "") == "true",
-        help="decide and log, never bind or write",
-    )
-    parser.add_argument(
-        "--parallelism", type=int, default=_env("parallelism", "16"), help="binds in flight at once (default 16)"
-    )
-    parser.add_argument(
-        "--mode",
-        choices=["poll", "watch"],
-        default=_env("mode", "poll"),
-        help="poll every --interval (default), or wake on a watch of pending pods and nodes",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=_env("metrics-port", "0"),
-        help="serve /healthz, /readyz and /metrics on this port (0: off)",
-    )
-    parser.add_argument(
-        "--leader-elect",
-        action="store_true",
-        default=_env("leader-elect", "") == "true",
-        help="only the holder of a coordination.k8s.io Lease schedules (for several replicas)",
-    )
-    parser.add_argument("--leader-elect-namespace", default=_env("leader-elect-namespace", "kube-system"))
-    parser.add_argument(
-        "--leader-elect-name",
-        default=_env("leader-elect-name", None),
-        help="the Lease's name (default: the scheduler name; never kube-scheduler's own)",
-    )
-    parser.add_argument(
-        "--leader-elect-lease-duration", type=_positive, default=_env("leader-elect-lease-duration", "15")
-    )
-    parser.add_argument(
-        "--leader-elect-renew-deadline", type=_positive, default=_env("leader-elect-renew-deadline", "10")
-    )
-    parser.add_argument("--leader-elect-retry-period", type=_positive, default=_env("leader-elect-retry-period", "2"))
+    _add(parser, SETTINGS, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="{explain,bind}")
     explain = commands.add_parser("explain", help="why a pod is (or would be) placed where: every node, every policy")
     explain.add_argument("pod", help="<namespace>/<pod>")
     explain.add_argument("--output", choices=["table", "json"], default="table")
-    _add_common(explain, suppress=True)
+    _add(explain, [s for s in SETTINGS if s.common], suppress=True)
     bind = commands.add_parser("bind", help="bind a pod to a node by hand, after the same checks the scheduler makes")
     bind.add_argument("pod", help="<namespace>/<pod>")
     bind.add_argument("node")
     bind.add_argument("--force", action="store_true", help="bind even if filters fail, naming what was overridden")
-    bind.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help="check only, bind nothing")
-    _add_common(bind, suppress=True)
+    bind.add_argument(
+        "--dry-run", action="store_const", const=True, default=argparse.SUPPRESS, help="check only, bind nothing"
+    )
+    _add(bind, [s for s in SETTINGS if s.common], suppress=True)
     args = parser.parse_args(argv)
-    if args.parallelism < 1:
-        parser.error(f"argument --parallelism: must be at least 1, got {args.parallelism}")
-    if not 0 <= args.metrics_port <= 65535:
-        parser.error(f"argument --metrics-port: must be 0..65535, got {args.metrics_port}")
-    if float(args.leader_elect_renew_deadline) >= float(args.leader_elect_lease_duration):
-        parser.error("argument --leader-elect-renew-deadline: must be less than --leader-elect-lease-duration")
+    for s in SETTINGS:  # what no flag set comes from the environment, else the default, checked the same way
+        if getattr(args, s.dest) is not None:
+            continue
+        raw = os.environ.get(s.variable)
+        try:
+            setattr(args, s.dest, s.convert(raw) if raw is not None else s.default and s.convert(s.default))
+        except ValueError as e:
+            parser.error(f"environment {s.variable} (for {s.flag}): {e}")
+    if args.leader_elect_renew_deadline >= args.leader_elect_lease_duration:
+        parser.error("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration")
     return args
 
 
@@ -483,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         api_client = load_client(config.kubeconfig, config.parallelism + 4)
     except Exception as e:  # noqa: BLE001 — a missing or broken kubeconfig is a usage error
-        print(f"scheduler.py: error: cannot load Kubernetes configuration: {e}", file=sys.stderr)
+        where = config.kubeconfig or "the in-cluster service account or ~/.kube/config"
+        print(f"scheduler.py: error: cannot load Kubernetes configuration from {where}: {e}", file=sys.stderr)
         return 2
     api = Api(api_client, component=config.scheduler_name, instance=f"{config.scheduler_name}-{socket.gethostname()}")
     if args.command == "explain":
