@@ -34,20 +34,23 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from observability import API_RETRIES
+
 log = logging.getLogger("my-scheduler")
 
 _T = TypeVar("_T")
 _Model = TypeVar("_Model", V1Pod, V1Node)
 
 ACTIVE_PHASES = "status.phase!=Succeeded,status.phase!=Failed"
-RETRY_ATTEMPTS = 6
+RETRY_ATTEMPTS = 8  # ~13 s of backoff: enough to ride out an API server restart
 RETRY_CAP_SECONDS = 8.0
 
 
 def is_transient(error: BaseException) -> bool:
     """5xx, 429, timeouts and connection errors are worth retrying; other 4xx are answers."""
     if isinstance(error, ApiException):
-        return error.status is None or error.status == 429 or error.status >= 500
+        # Status 0: the client's wrapping of a connection dropped mid-request (e.g. during the TLS handshake).
+        return error.status in (None, 0) or error.status == 429 or error.status >= 500
     return isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
@@ -69,6 +72,7 @@ def _wait(state: RetryCallState) -> float:
 
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
+    API_RETRIES.labels(getattr(state.fn, "__name__", "call")).inc()
     log.warning(
         "%s failed (attempt %d/%d), retrying: %s",
         getattr(state.fn, "__name__", "API call"),
@@ -217,11 +221,29 @@ class Api:
             metadata=V1ObjectMeta(name=ref.name, namespace=ref.namespace, uid=ref.uid),
             target=V1ObjectReference(api_version="v1", kind="Node", name=node),
         )
+        uncertain = False  # an attempt failed in a way that leaves unknown whether the server bound the pod
+
+        def post_binding() -> None:
+            nonlocal uncertain
+            try:
+                read(
+                    self.core.create_namespaced_pod_binding(
+                        ref.name, ref.namespace, body, _preload_content=False, _request_timeout=30
+                    )
+                )
+            except Exception as e:
+                uncertain = uncertain or is_transient(e)
+                raise
+
         try:
-            self._post_binding(ref.namespace, ref.name, body)
+            transient_retry(post_binding)()
         except ApiException as e:
             message = _status_message(e)
             if e.status == 409 and "already assigned" in message:
+                # After an attempt whose answer was lost (the API server died mid-request), the pod may be
+                # on our node by our own hand: then it is ours to report.
+                if uncertain and self._bound_to(ref, node):
+                    return BindResult.BOUND, ""
                 return BindResult.ALREADY_BOUND, message
             if e.status in {404, 409}:
                 return BindResult.GONE, message
@@ -230,13 +252,10 @@ class Api:
             raise
         return BindResult.BOUND, ""
 
-    @transient_retry
-    def _post_binding(self, namespace: str, name: str, body: V1Binding) -> None:
-        read(
-            self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False, _request_timeout=30)
-        )
+    def _bound_to(self, ref: PodRef, node: str) -> bool:
+        pod = self.read_pod(ref.namespace, ref.name)
+        return PodRef.of(pod).uid == ref.uid and pod.spec is not None and pod.spec.node_name == node
 
-    @transient_retry
     def event(self, pod: V1Pod, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
         ref = PodRef.of(pod)
@@ -257,7 +276,17 @@ class Api:
             last_timestamp=stamp,
             count=1,
         )
-        read(self.core.create_namespaced_event(ref.namespace, body, _preload_content=False, _request_timeout=30))
+        self._post_event(ref.namespace, body)
+
+    @transient_retry
+    def _post_event(self, namespace: str, body: CoreV1Event) -> None:
+        """The name is fixed before the first attempt, so a retry after a lost answer is refused (409) instead
+        of posting the same event twice."""
+        try:
+            read(self.core.create_namespaced_event(namespace, body, _preload_content=False, _request_timeout=30))
+        except ApiException as e:
+            if e.status != 409:
+                raise
 
     @transient_retry
     def mark_unschedulable(self, pod: V1Pod, message: str) -> None:
@@ -270,16 +299,25 @@ class Api:
             "lastTransitionTime": now().isoformat(),
         }
         ref = PodRef.of(pod)
-        read(
-            self.core.patch_namespaced_pod_status(
-                ref.name,
-                ref.namespace,
-                {"status": {"conditions": [condition]}},
-                _content_type="application/strategic-merge-patch+json",
-                _preload_content=False,
-                _request_timeout=30,
+        # The resourceVersion makes the patch conditional: a pod that changed since we judged it (bound by
+        # a bind whose answer was lost, say) is not marked unschedulable from a stale view.
+        version = pod.metadata.resource_version if pod.metadata else None
+        body = {"metadata": {"resourceVersion": version}, "status": {"conditions": [condition]}}
+        try:
+            read(
+                self.core.patch_namespaced_pod_status(
+                    ref.name,
+                    ref.namespace,
+                    body,
+                    _content_type="application/strategic-merge-patch+json",
+                    _preload_content=False,
+                    _request_timeout=30,
+                )
             )
-        )
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            log.debug("%s changed since it was judged; its condition is left to the next cycle", ref)
 
 
 def condition_message(pod: V1Pod, type_: str = "PodScheduled") -> str | None:
@@ -287,12 +325,12 @@ def condition_message(pod: V1Pod, type_: str = "PodScheduled") -> str | None:
     return next((c.message for c in conditions if c.type == type_ and c.status == "False"), None)
 
 
-def call_quietly(fn: Callable[..., _T], *args: Any) -> _T | None:
-    """For best-effort writes (events, conditions): failure is logged, never raised."""
+def call_quietly(fn: Callable[..., _T], pod: V1Pod, *args: Any) -> _T | None:
+    """For best-effort writes about a pod (events, conditions): failure is logged, never raised."""
     try:
-        return fn(*args)
+        return fn(pod, *args)
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
-        log.warning("%s failed: %s", getattr(fn, "__name__", "call"), describe(e))
+        log.warning("%s: %s failed: %s", PodRef.of(pod), getattr(fn, "__name__", "call"), describe(e))
         return None
 
 
@@ -357,7 +395,9 @@ class Watcher:
                     if event["type"] == "ERROR":
                         return None  # typically 410 Gone: our resourceVersion is too old
                     version = event["object"]["metadata"]["resourceVersion"]
-                    if event["type"] != "BOOKMARK":
+                    # A pod leaving the pending set (bound, deleted) brings nothing new to schedule; a node
+                    # going away neither. Our own binds would otherwise wake an empty cycle each.
+                    if event["type"] in ("ADDED", "MODIFIED"):
                         self.wake.set()
                 if self.stop.is_set():
                     break

@@ -52,7 +52,8 @@ class LeaseElector:
             return self._renewed_at is not None and self.clock() - self._renewed_at < self.renew_deadline
 
     def run(self, stop: threading.Event) -> None:
-        """Try to acquire or renew every retry period until `stop`; then release if we hold the lease."""
+        """Try to acquire or renew every retry period until `stop`. Releasing is the caller's move, once its
+        work in flight is done: a release before that would let a standby bind beside our last binds."""
         while not stop.is_set():
             was_leader = self.is_leader()
             try:
@@ -64,7 +65,6 @@ class LeaseElector:
                 log.info("%s leadership of lease %s/%s", "acquired" if leader else "lost", self.namespace, self.name)
                 self.on_change(leader)
             stop.wait(self.retry_period)
-        self.release()
 
     def try_acquire_or_renew(self) -> bool:
         now = datetime.datetime.now(datetime.UTC)
@@ -123,9 +123,9 @@ class LeaseElector:
 
     def release(self) -> None:
         """Give the lease up (empty holder, 1 s duration), as client-go's ReleaseOnCancel does."""
-        if not self.is_leader():
-            return
         with self._lock:
+            if self._renewed_at is None:
+                return
             self._renewed_at = None
         try:
             lease: Any = self.api.read_namespaced_lease(self.name, self.namespace)

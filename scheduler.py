@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any, NoReturn
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
-from kubeapi import Api, BindResult, PodRef, Watcher, call_quietly, condition_message, load_client
+from kubeapi import Api, BindResult, PodRef, Watcher, call_quietly, condition_message, describe, load_client
 from leader import LeaseElector
 from observability import (
     ATTEMPT_DURATION,
@@ -43,6 +44,7 @@ log = logging.getLogger("my-scheduler")
 BACKOFF_INITIAL_SECONDS = 1.0  # kube-scheduler's podInitialBackoffSeconds
 BACKOFF_MAX_SECONDS = 10.0  # kube-scheduler's podMaxBackoffSeconds
 RESYNC_SECONDS = 30.0  # watch mode's safety-net full pass
+WATCH_BATCH_SECONDS = 0.05  # watch mode: how long a wake-up waits for the rest of a burst
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -333,6 +335,9 @@ class Scheduler:
         self.profiles = {p.scheduler_name: p for p in config.profiles}
         self.backoff: dict[str, Backoff] = {}
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
+        # Events and conditions have threads of their own, so they never wait behind a burst of binds.
+        self.reports = ThreadPoolExecutor(config.parallelism, thread_name_prefix="report")
+        self._lock = threading.Lock()  # bind threads update the backoff table and the cycle's counts
         self._start = 0
 
     def next_retry(self) -> float | None:
@@ -365,7 +370,7 @@ class Scheduler:
         nodes = snapshot(self.api.nodes(), self.api.assigned_pods())
         by_name = {n.name: n for n in nodes}
         cache = FilterCache()
-        in_flight: list[tuple[Attempt, str, Future[tuple[BindResult, str]]]] = []
+        in_flight: list[Future[None]] = []
         for pod in pending:
             attempt = Attempt(pod, PodRef.of(pod), str(spec(pod).scheduler_name), self.clock())
             try:
@@ -388,9 +393,43 @@ class Scheduler:
             if not self.may_act():
                 log.warning("lost leadership; stopping this cycle before binding %s", attempt.ref)
                 break
-            in_flight.append((attempt, decision.node, self.pool.submit(self.api.bind, pod, decision.node)))
-        for attempt, node, future in in_flight:
-            self._finish_bind(attempt, node, future, stats)
+            in_flight.append(self.pool.submit(self._bind, attempt, decision.node, stats))
+        for future in in_flight:  # the cycle ends when its binds have (SIGTERM lets them finish)
+            future.result()
+
+    def _bind(self, attempt: Attempt, node: str, stats: CycleStats) -> None:
+        """In a bind thread: post the binding and report it at once, not at the end of the cycle."""
+        key = str(attempt.ref)
+        if not self.may_act():  # leadership may have gone while this bind waited for a thread
+            return
+        try:
+            result, message = self.api.bind(attempt.pod, node)
+        except Exception as e:  # noqa: BLE001 — retries are exhausted and the outcome is unknown
+            with self._lock:
+                stats.errors += 1
+                self._record(attempt, "error")
+                # No FailedScheduling here: the server may have bound it before the connection broke. If it
+                # did not, the pod is still pending next cycle, after a backoff.
+                self._back_off(attempt.ref)
+            log.error("%s: bind to %s failed: %s", key, node, describe(e), extra={"pod": key, "node": node})
+            return
+        with self._lock:
+            if result is BindResult.BOUND:
+                stats.bound += 1
+                self._record(attempt, "scheduled")
+                entry = self.backoff.pop(attempt.ref.uid, None)
+                POD_SCHEDULING_ATTEMPTS.observe(1 + (entry.attempts if entry else 0))
+            elif result is BindResult.FORBIDDEN:
+                stats.errors += 1
+                self._record(attempt, "error")
+        if result is BindResult.BOUND:
+            log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
+            event = f"Successfully assigned {key} to {node}"
+            self.reports.submit(call_quietly, self.api.event, attempt.pod, "Normal", "Scheduled", event)
+        elif result is BindResult.FORBIDDEN:
+            log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
+        else:
+            log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
 
     def _ready(self, pod: V1Pod) -> bool:
         """Pods being deleted, gated, or backing off after a failure wait."""
@@ -411,50 +450,29 @@ class Scheduler:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
         ATTEMPT_DURATION.labels(result, attempt.profile).observe(self.clock() - attempt.started)
 
-    def _unschedulable(self, pod: V1Pod, message: str) -> None:
-        """Event and condition only when the message changes; then back off 1 s, 2 s, … up to 10 s."""
-        ref = PodRef.of(pod)
+    def _back_off(self, ref: PodRef) -> Backoff:
+        """1 s, 2 s, 4 s … up to 10 s before the pod is tried again (kube's per-pod backoff)."""
         entry = self.backoff.setdefault(ref.uid, Backoff(message=""))
         entry.attempts += 1
         entry.retry_at = self.clock() + min(BACKOFF_INITIAL_SECONDS * 2 ** (entry.attempts - 1), BACKOFF_MAX_SECONDS)
+        return entry
+
+    def _unschedulable(self, pod: V1Pod, message: str) -> None:
+        """Back off; post the event and the condition only when the message changes."""
+        ref = PodRef.of(pod)
+        entry = self._back_off(ref)
         if message == entry.message:
             return
         entry.message = message
         log.info("%s unschedulable: %s", ref, message, extra={"pod": str(ref), "reason": "Unschedulable"})
         if self.config.dry_run or condition_message(pod) == message:
             return
-        self.pool.submit(call_quietly, self.api.event, pod, "Warning", "FailedScheduling", message)
-        self.pool.submit(call_quietly, self.api.mark_unschedulable, pod, message)
-
-    def _finish_bind(
-        self, attempt: Attempt, node: str, future: Future[tuple[BindResult, str]], stats: CycleStats
-    ) -> None:
-        key = str(attempt.ref)
-        try:
-            result, message = future.result()
-        except Exception as e:  # noqa: BLE001 — retries are exhausted; the pod stays pending for the next cycle
-            stats.errors += 1
-            self._record(attempt, "error")
-            log.error("%s: bind to %s failed: %s", key, node, e, extra={"pod": key, "node": node})
-            self._unschedulable(attempt.pod, f"Binding rejected: {e}")
-            return
-        if result is BindResult.BOUND:
-            stats.bound += 1
-            self._record(attempt, "scheduled")
-            entry = self.backoff.pop(attempt.ref.uid, None)
-            POD_SCHEDULING_ATTEMPTS.observe(1 + (entry.attempts if entry else 0))
-            log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
-            event = f"Successfully assigned {key} to {node}"
-            self.pool.submit(call_quietly, self.api.event, attempt.pod, "Normal", "Scheduled", event)
-        elif result is BindResult.FORBIDDEN:
-            stats.errors += 1
-            self._record(attempt, "error")
-            log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
-        else:
-            log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
+        self.reports.submit(call_quietly, self.api.event, pod, "Warning", "FailedScheduling", message)
+        self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.reports.shutdown(wait=True)
 
 
 # --- the loop ---------------------------------------------------------------------------------------------
@@ -493,7 +511,8 @@ def run(
                 continue
             retry_at = scheduler.next_retry()
             timeout = RESYNC_SECONDS if retry_at is None else max(0.0, min(RESYNC_SECONDS, retry_at - time.monotonic()))
-            wake.wait(timeout)
+            if wake.wait(timeout):
+                stop.wait(WATCH_BATCH_SECONDS)  # let a burst of events arrive: one cycle for all of them
             wake.clear()
     finally:
         scheduler.close()
@@ -547,7 +566,8 @@ def serve(config: Config, api: Api) -> int:
             api.core.api_client,
             config.lease_namespace,
             config.lease_name,
-            api.instance,
+            # client-go's identity: unique even for two replicas on one host (hostNetwork, a laptop)
+            f"{api.instance}_{uuid.uuid4().hex[:8]}",
             lease_duration=config.lease_duration,
             renew_deadline=config.renew_deadline,
             retry_period=config.retry_period,
@@ -562,9 +582,10 @@ def serve(config: Config, api: Api) -> int:
         Watcher(api, [p.scheduler_name for p in config.profiles], wake, stop).start()
         threading.Thread(target=_wake_on, args=(stop, wake), daemon=True).start()
     code = run(config, api, stop, may_act=may_act, health=health, wake=wake)
-    if elector is not None:
+    if elector is not None:  # released only now that no bind is in flight, so the next leader never races us
         stop.set()
-        election.join(timeout=config.retry_period + 5)  # releases the lease on its way out
+        election.join(timeout=config.retry_period + 5)
+        elector.release()
     log.info("stopped")
     return code
 

@@ -303,14 +303,6 @@ def test_etcd_stopped_mid_burst_every_pod_ends_bound_exactly_once(tmp_path: Path
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(
-    strict=False,  # needs a bind the server committed but never answered: 4 runs of 5 so far
-    reason="a bind the API server committed but never answered (SIGKILL) is retried into 'connection refused' "
-    "(or a 409 once the server is back) and reported as failed: no Bound line, no Scheduled event, and the "
-    "failure path's mark_unschedulable then overwrites the bound pod's PodScheduled=True with False. "
-    "Fix: kubeapi.Api.bind reads the pod back when the outcome is unknown; scheduler._finish_bind sends no "
-    "FailedScheduling/condition for a transport error; mark_unschedulable sends metadata.resourceVersion",
-)
 def test_the_api_server_sigkilled_mid_burst_every_pod_ends_bound_exactly_once(tmp_path: Path) -> None:
     with private_env(tmp_path / "cluster") as env:
         accounting = kill_mid_burst(env, "kube-apiserver", tmp_path, hard=True)
@@ -536,24 +528,11 @@ def test_a_leader_stopped_with_sigterm_releases_the_lease_and_the_standby_takes_
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(
-    strict=False,  # depends on the leader having binds queued at SIGTERM: 170 to 353 after the release so far
-    reason="on SIGTERM the election thread releases the lease at once while the loop still runs the binds it "
-    "queued (may_act is checked before submitting, not before posting), so old and new leader bind side by side "
-    "(409s), or the old one binds the whole cycle after letting go. Fix: scheduler.serve releases the lease "
-    "after run() returns (LeaseElector.run must not release on stop); the bind task re-checks may_act()",
-)
 def test_a_leader_stopped_with_sigterm_binds_nothing_after_releasing_its_lease(stopped_leader: TakeOver) -> None:
     assert stopped_leader.figures["leader_binds_after_release"] == 0
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lease identity is `<scheduler-name>-<hostname>`: replicas sharing a host (hostNetwork pods on one "
-    "node, a developer machine) share it and both lead. Fix: scheduler.serve passes LeaseElector an identity "
-    "with a per-process suffix, as client-go does (hostname_uuid)",
-)
 def test_two_replicas_on_one_host_elect_one_leader(env: Env, tmp_path: Path) -> None:
     args = election_args(env, unique("lease"), SHORT_LEASE)
     with replica(env, tmp_path / "a.log", *args) as a:
@@ -719,23 +698,12 @@ def test_a_throttled_api_server_answers_429_and_every_pod_is_still_bound_exactly
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(
-    strict=False,  # needs one event to meet six 429s in a row: 2 of 300 dropped in 1 run of 3 so far
-    reason="an event gives up after kubeapi's 6 attempts (5 s at Retry-After: 1) and is dropped with a warning "
-    "that does not name the pod; client-go's recorder tries an event 12 times, ~10 s apart. Fix: events get "
-    "their own executor and retry budget in scheduler.Scheduler, and call_quietly's warning names the pod",
-)
 def test_a_throttled_api_server_drops_no_scheduled_event(throttled: Throttled) -> None:
     assert throttled.accounting.without_event() == []
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(
-    strict=True,
-    reason="observability.API_RETRIES is never incremented. Fix: kubeapi._log_retry calls "
-    "observability.API_RETRIES.labels(<fn name>).inc()",
-)
 def test_retries_are_counted_in_my_scheduler_api_retries_total(throttled: Throttled) -> None:
     assert throttled.api_retries_metric > 0
 
@@ -877,12 +845,6 @@ def test_json_logs_parse_and_carry_pod_node_and_reason(env: Env) -> None:
 # --- transport errors ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the client wraps urllib3's SSLError (a connection dropped mid-handshake, e.g. by an API server going "
-    "down) as ApiException(status=0), which kubeapi.is_transient treats as a permanent 4xx-like answer: no retry. "
-    "Fix: is_transient returns True for status None or 0",
-)
 def test_a_connection_dropped_during_the_tls_handshake_is_retried(tmp_path: Path) -> None:
     with listening() as server:
         accept_forever(server, lambda connection: connection.close())
