@@ -29,8 +29,8 @@ CATEGORIES = (
     ("list: model deserialisation", ("from_dict (", "model_validate (", "_models (")),
     ("list: HTTP + JSON", ("_list (", "json/decoder.py")),
     ("watch mode: Watcher", ("Watcher.",)),
-    ("thread pool hand-off (futures)", ("futures/thread.py",)),
-    ("logging", ("logging/",)),
+    ("logging (the log line and its lock)", ("logging/",)),
+    ("worker threads between tasks (futures; mostly waiting for the GIL)", ("futures/thread.py",)),
     ("policies: other", ("policies/",)),
 )
 _LINE = re.compile(r"^(?P<stack>.*) (?P<count>\d+)$")
