@@ -197,8 +197,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
         time.sleep(interval)
 
 
-@pytest.fixture
-def env(cluster: Cluster) -> Iterator[Env]:
+@contextmanager
+def namespace_env(cluster: Cluster) -> Iterator[Env]:
+    """A fresh namespace and scheduler name; on exit its pods (grace 0), its nodes and the namespace go."""
     namespace = unique("t")
     cluster.core.create_namespace({"metadata": {"name": namespace}})
     test_env = Env(cluster, namespace, scheduler_name=unique("sched"))
@@ -209,3 +210,9 @@ def env(cluster: Cluster) -> Iterator[Env]:
         for node in test_env.nodes:
             cluster.core.delete_node(node, _preload_content=False)
         cluster.core.delete_namespace(namespace, _preload_content=False)
+
+
+@pytest.fixture
+def env(cluster: Cluster) -> Iterator[Env]:
+    with namespace_env(cluster) as test_env:
+        yield test_env

@@ -43,6 +43,7 @@ from tests.integration.conftest import (
     Env,
     Scheduler,
     core_api,
+    namespace_env,
     start_cluster,
     stop_cluster,
     unique,
@@ -335,21 +336,6 @@ def replica(env: Env, log: Path, *args: str, host: str | None = None) -> Iterato
     finally:
         process.terminate()
         running.exit_code = process.wait(timeout=30)
-
-
-@contextmanager
-def namespace_env(cluster: Cluster) -> Iterator[Env]:
-    """conftest's `env` fixture, for scenarios that several tests of a module read."""
-    namespace = unique("t")
-    cluster.core.create_namespace({"metadata": {"name": namespace}})
-    env = Env(cluster, namespace, scheduler_name=unique("sched"))
-    try:
-        yield env
-    finally:
-        cluster.core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-        for node in env.nodes:
-            cluster.core.delete_node(node, _preload_content=False)
-        cluster.core.delete_namespace(namespace, _preload_content=False)
 
 
 def election_args(env: Env, lease: str, timings: dict[str, float]) -> tuple[str, ...]:
