@@ -21,7 +21,7 @@ from kubeapi import Api, BindResult, PodRef, call_quietly
 from policies.framework import CycleState, Decision, NodeInfo, Profile, reasons, run_filters, schedule, snapshot
 
 if TYPE_CHECKING:
-    from scheduler import Config
+    from cli import Config
 
 log = logging.getLogger("my-scheduler")
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from cli import Config
 from kubeapi import Api
-from scheduler import Config, Scheduler
+from scheduler import Scheduler
 from tests.integration.conftest import Env, wait_for
 
 pytestmark = pytest.mark.timeout(180)
