@@ -92,7 +92,8 @@ class Attempt:
 
 
 class Scheduler:
-    """Schedules what is pending, one cycle at a time. `may_act` (leadership) is checked before every bind."""
+    """Schedules what is pending, one cycle at a time. `may_act` (not stopping, and the leader) is checked
+    before every bind."""
 
     def __init__(
         self,
@@ -108,8 +109,8 @@ class Scheduler:
         self.profiles = {p.scheduler_name: p for p in config.profiles}
         self.backoff: dict[str, Backoff] = {}
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
-        # Events and conditions have threads of their own, so they never wait behind a burst of binds.
-        self.reports = ThreadPoolExecutor(config.parallelism, thread_name_prefix="report")
+        # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
+        self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
         self._lock = threading.Lock()  # bind threads update the backoff table and the cycle's counts
         self._start = 0
 
@@ -164,10 +165,10 @@ class Scheduler:
                 log.info("Would bind %s -> %s (dry run)", attempt.ref, decision.node)
                 continue
             if not self.may_act():
-                log.warning("lost leadership; stopping this cycle before binding %s", attempt.ref)
+                log.info("stopping, or no longer the leader: this cycle ends before binding %s", attempt.ref)
                 break
             in_flight.append(self.pool.submit(self._bind, attempt, decision.node, stats))
-        for future in in_flight:  # the cycle ends when its binds have (SIGTERM lets them finish)
+        for future in in_flight:  # the cycle ends when its binds have (after SIGTERM only those already posted)
             future.result()
 
     def _bind(self, attempt: Attempt, node: str, stats: CycleStats) -> None:
@@ -197,8 +198,8 @@ class Scheduler:
                 self._record(attempt, "error")
         if result is BindResult.BOUND:
             log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
-            event = f"Successfully assigned {key} to {node}"
-            self.reports.submit(call_quietly, self.api.event, attempt.pod, "Normal", "Scheduled", event)
+            # Posted here, not queued: a crash then loses at most the events of the binds in flight.
+            call_quietly(self.api.event, attempt.pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
         elif result is BindResult.FORBIDDEN:
             log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
         else:
@@ -331,7 +332,8 @@ def serve(config: Config, api: Api) -> int:
         except OSError as e:
             print(f"scheduler.py: error: --metrics-port {config.metrics_port}: {e.strerror}", file=sys.stderr)
             return 2
-    may_act: Callable[[], bool] = lambda: True  # noqa: E731
+    # After SIGTERM nothing new is bound: binds already posted finish, queued ones are dropped.
+    may_act: Callable[[], bool] = lambda: not stop.is_set()  # noqa: E731
     elector: LeaseElector | None = None
     IS_LEADER.set(0 if config.leader_elect else 1)
     if config.leader_elect:
@@ -346,7 +348,7 @@ def serve(config: Config, api: Api) -> int:
             retry_period=config.retry_period,
             on_change=lambda leading: IS_LEADER.set(int(leading)),
         )
-        may_act = elector.is_leader
+        may_act = lambda: not stop.is_set() and elector.is_leader()  # noqa: E731
         election = threading.Thread(target=elector.run, args=(stop,), name="leader-election")
         election.start()
     wake = None
