@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import V1Pod
@@ -59,9 +59,9 @@ def _cluster(api: Api, pod: V1Pod) -> list[NodeInfo]:
     return snapshot(api.nodes(), [p for p in api.assigned_pods() if PodRef.of(p).uid != uid])
 
 
-def _run(command: Any) -> int:
+def _run(command: Callable[[], int]) -> int:
     try:
-        return int(command())
+        return command()
     except UsageError as e:
         print(f"scheduler.py: error: {e}", file=sys.stderr)
         return 2
@@ -79,7 +79,6 @@ def _explain(api: Api, config: Config, target: str, output: str) -> int:
     profile = _profile(config, pod)
     nodes = _cluster(api, pod)
     decision = schedule(profile, pod, nodes, explain=True)  # every node, every verdict, every score
-    # Score every node that passes, and show scores for the feasible ones only, as the scheduler would.
     report = _report(PodRef.of(pod), profile, nodes, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))
     return 0
