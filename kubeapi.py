@@ -42,6 +42,16 @@ _T = TypeVar("_T")
 _Model = TypeVar("_Model", V1Pod, V1Node)
 
 ACTIVE_PHASES = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def pending_selector(scheduler_names: Iterable[str]) -> str:
+    """Pods not yet on a node and not finished; the server filters on the scheduler name too when it is one
+    (a field selector cannot OR several names: then the caller filters)."""
+    names = sorted(set(scheduler_names))
+    selector = f"spec.nodeName=,{ACTIVE_PHASES}"
+    return selector + (f",spec.schedulerName={names[0]}" if len(names) == 1 else "")
+
+
 RETRY_ATTEMPTS = 8  # ~13 s of backoff: enough to ride out an API server restart
 RETRY_CAP_SECONDS = 8.0
 
@@ -166,12 +176,13 @@ class Api:
 
     # --- reads ---------------------------------------------------------------------------------------
 
+    def list_method(self, kind: str) -> Callable[..., Any]:
+        return self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
+
     @transient_retry
     def _list(self, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
-        method = self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
-        items: list[dict[str, Any]] = json.loads(read(method(_preload_content=False, _request_timeout=60, **kwargs)))[
-            "items"
-        ]
+        response = self.list_method(kind)(_preload_content=False, _request_timeout=60, **kwargs)
+        items: list[dict[str, Any]] = json.loads(read(response))["items"]
         return items
 
     def _models(self, list_name: str, items: Iterable[dict[str, Any]], model: type[_Model]) -> list[_Model]:
@@ -187,11 +198,9 @@ class Api:
         return [obj for _, obj in current.values()]
 
     def pending_pods(self, scheduler_names: Iterable[str]) -> list[V1Pod]:
-        names = sorted(set(scheduler_names))
-        selector = f"spec.nodeName=,{ACTIVE_PHASES}"
-        if len(names) == 1:
-            selector += f",spec.schedulerName={names[0]}"
-        items = [i for i in self._list("Pod", field_selector=selector) if i["spec"].get("schedulerName") in names]
+        names = set(scheduler_names)
+        listed = self._list("Pod", field_selector=pending_selector(names))
+        items = [i for i in listed if i["spec"].get("schedulerName") in names]
         return self._models("pending", items, V1Pod)
 
     def nodes(self) -> list[V1Node]:
@@ -342,9 +351,7 @@ class Watcher:
 
     def __init__(self, api: Api, scheduler_names: Iterable[str], wake: threading.Event, stop: threading.Event) -> None:
         self.api, self.wake, self.stop = api, wake, stop
-        names = sorted(set(scheduler_names))
-        selector = f"spec.nodeName=,{ACTIVE_PHASES}"
-        self.pod_selector = selector + (f",spec.schedulerName={names[0]}" if len(names) == 1 else "")
+        self.pod_selector = pending_selector(scheduler_names)
 
     def start(self) -> None:
         for kind in ("Pod", "Node"):
@@ -362,19 +369,18 @@ class Watcher:
                 self.wake.set()
                 self.stop.wait(1.0)
 
-    def _method(self, kind: str) -> Callable[..., Any]:
-        return self.api.core.list_node if kind == "Node" else self.api.core.list_pod_for_all_namespaces
-
     def _selector(self, kind: str) -> dict[str, str]:
         return {} if kind == "Node" else {"field_selector": self.pod_selector}
 
     def _current_version(self, kind: str) -> str:
-        response = self._method(kind)(limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind))
+        response = self.api.list_method(kind)(
+            limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind)
+        )
         return str(json.loads(read(response))["metadata"]["resourceVersion"])
 
     def _watch(self, kind: str, version: str) -> str | None:
         """Follow one watch request; return the version to resume from, or None to re-list (410 Gone)."""
-        response: Any = self._method(kind)(
+        response: Any = self.api.list_method(kind)(
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,18 +162,22 @@ class Env:
             self.scheduler_args("--once", *args), check=False, capture_output=True, text=True, timeout=timeout
         )
 
-    @contextmanager
-    def scheduler(self, *args: str, log: Path | None = None) -> Iterator[Scheduler]:
+    def scheduler(self, *args: str, log: Path | None = None) -> AbstractContextManager[Scheduler]:
         """The daemon in the background; on exit SIGTERM, and it must stop promptly with exit 0."""
-        log = log or Path(f"/tmp/{self.scheduler_name}.log")
-        with open(log, "w") as out:
-            process = subprocess.Popen(self.scheduler_args(*args), stdout=out, stderr=subprocess.STDOUT, text=True)
-        running = Scheduler(process, log)
-        try:
-            yield running
-        finally:
-            process.terminate()
-            running.exit_code = process.wait(timeout=20)
+        return in_background(self.scheduler_args(*args), log or Path(f"/tmp/{self.scheduler_name}.log"))
+
+
+@contextmanager
+def in_background(command: list[str], log: Path, stop_timeout: float = 20) -> Iterator[Scheduler]:
+    """Run `command` with its output in `log`; on exit SIGTERM it and record its exit code."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+    running = Scheduler(process, log)
+    try:
+        yield running
+    finally:
+        process.terminate()
+        running.exit_code = process.wait(timeout=stop_timeout)
 
 
 @dataclass

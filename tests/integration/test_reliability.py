@@ -25,7 +25,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from tests.integration.conftest import (
     Env,
     Scheduler,
     core_api,
+    in_background,
     namespace_env,
     start_cluster,
     stop_cluster,
@@ -322,20 +323,12 @@ AS_HOST = (
 )
 
 
-@contextmanager
-def replica(env: Env, log: Path, *args: str, host: str | None = None) -> Iterator[Scheduler]:
+def replica(env: Env, log: Path, *args: str, host: str | None = None) -> AbstractContextManager[Scheduler]:
     """Env.scheduler, optionally as another host; SIGTERM on the way out unless the test killed it already."""
     command = env.scheduler_args(*args)
     if host:
         command = [sys.executable, "-c", AS_HOST, host, *command[1:]]
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-    running = Scheduler(process, log)
-    try:
-        yield running
-    finally:
-        process.terminate()
-        running.exit_code = process.wait(timeout=30)
+    return in_background(command, log, stop_timeout=30)
 
 
 def election_args(env: Env, lease: str, timings: dict[str, float]) -> tuple[str, ...]:
