@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the stock kube-apiserver, kube-scheduler, kubectl and etcd from the official Go modules pinned in
+# Builds the stock kube-apiserver, kube-scheduler, kube-controller-manager, kubelet, kubectl and etcd from the official Go modules pinned in
 # hack/k8s/go.mod and hack/etcd/go.mod, once, into a cache outside the repo. Prints the bin directory.
 # A stamp of both go.mod/go.sum pairs decides whether a rebuild is needed, so changing a pin rebuilds.
 set -euo pipefail
@@ -27,9 +27,10 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 start=$SECONDS
-echo "building kube-apiserver, kube-scheduler, kubectl $k8s_version and etcd into $bin (cold: ~15-30 min)" >&2
+echo "building kube-apiserver, kube-scheduler, kube-controller-manager, kubelet, kubectl $k8s_version and etcd into $bin (cold: ~15-30 min)" >&2
 (cd "$here/k8s" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubelet)
 (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 echo "$stamp" > "$bin/.stamp"
 echo "built in $((SECONDS - start)) s" >&2
