@@ -5,7 +5,7 @@ BIN := $(shell hack/build.sh --bin-dir)
 export PATH := $(BIN):$(PATH)
 CLUSTER_DIR ?= $(HOME)/.cache/my-scheduler/clusters/default
 
-.PHONY: deps build cluster-up cluster-down nodes demo test unit lint bench
+.PHONY: deps build cluster-up cluster-down nodes demo test unit lint bench e2e
 
 deps:  ## Python packages for the scheduler, tests, linters and benchmarks
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -36,3 +36,6 @@ lint:
 
 bench: deps build  ## benchmarks against kube-scheduler on the local control plane (bench/README.md)
 	$(PYTHON) bench/bench.py
+
+e2e: deps build  ## the README's kind path on a real node made here without Docker (root; hack/e2e/, tests/e2e/)
+	$(PYTHON) -m pytest -m e2e tests/e2e

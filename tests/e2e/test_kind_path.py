@@ -1,0 +1,294 @@
+"""The README's "In a real cluster (kind)" section, step by step, as a user runs it — docker build, kind load,
+kubectl apply, rollout status, test-pod, `kubectl logs … | grep Bound` — then what the README promises around it:
+leader take-over, /metrics, the memory limit, a policy change, a bad policy, uninstall. The steps share one
+cluster and run in this order (conftest.py); each is timed."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes.utils import parse_quantity
+
+from tests.e2e.conftest import HACK, ROOT, Kind, run, timed, wait_for
+
+pytestmark = pytest.mark.e2e
+
+NAME = "my-scheduler"
+LABEL = "app.kubernetes.io/name=my-scheduler"
+EXTRA = "my-scheduler-e2e=extra"  # pods this test adds beyond test-pod.yaml
+METRICS = "http://127.0.0.1:10251"
+
+
+def deployment_manifest() -> dict[str, Any]:
+    documents = yaml.safe_load_all((ROOT / "rbac-deploy.yaml").read_text())
+    return next(d for d in documents if d and d["kind"] == "Deployment")
+
+
+def scheduler_pods(kind: Kind) -> list[dict[str, Any]]:
+    """The scheduler's pods that are not being deleted."""
+    pods = kind.get("pods", "-n", "kube-system", "-l", LABEL)["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def leader(kind: Kind) -> str | None:
+    """The pod holding the Lease (its identity starts with the pod's host name)."""
+    holder = kind.get("lease", "-n", "kube-system", NAME)["spec"].get("holderIdentity") or ""
+    names = [p["metadata"]["name"] for p in scheduler_pods(kind)]
+    return next((n for n in names if n in holder), None)
+
+
+def readme_logs(kind: Kind) -> str:
+    """`kubectl -n kube-system logs -l app.kubernetes.io/name=my-scheduler`, as the README runs it."""
+    return kind.kubectl("-n", "kube-system", "logs", "-l", LABEL).stdout
+
+
+def pause_pod(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"my-scheduler-e2e": "extra"}},
+        "spec": {
+            "schedulerName": NAME,
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+
+
+def create_pods(kind: Kind, names: list[str]) -> None:
+    kind.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [pause_pod(n) for n in names]}),
+    )
+
+
+def running_on(kind: Kind, name: str) -> str | None:
+    pod = kind.get("pod", "-n", "default", name)
+    return pod["spec"].get("nodeName") if pod["status"].get("phase") == "Running" else None
+
+
+def scheduled_events(kind: Kind, pod: str) -> list[dict[str, Any]]:
+    selector = f"involvedObject.name={pod},reason=Scheduled"
+    events: list[dict[str, Any]] = kind.get("events", "-n", "default", "--field-selector", selector)["items"]
+    return events
+
+
+def nothing_listed(kind: Kind, *args: str) -> bool:
+    return not kind.get(*args)["items"]
+
+
+def exec_python(kind: Kind, pod: str, code: str) -> str:
+    return kind.kubectl("-n", "kube-system", "exec", pod, "--", "python", "-c", code).stdout
+
+
+def metrics(kind: Kind, pod: str) -> str:
+    return exec_python(kind, pod, f"import urllib.request as u; print(u.urlopen('{METRICS}/metrics').read().decode())")
+
+
+def sample(text: str, name: str) -> float | None:
+    """The value of the first sample of a metric (any labels) in Prometheus text format."""
+    match = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+class KubeEditor:
+    """KUBE_EDITOR for `kubectl edit`: a sed substitution on the file kubectl opens."""
+
+    @staticmethod
+    def replacing(old: str, new: str) -> dict[str, str]:
+        return {"KUBE_EDITOR": f"sed -i s/{old}/{new}/"}
+
+
+def test_docker_build_from_the_unchanged_dockerfile(kind: Kind) -> None:
+    """`docker build -t my-scheduler:dev .` (buildah, FROM the python:3.11-slim stand-in)."""
+    with timed("image build: buildah bud of the Dockerfile (docker build)"):
+        run(HACK / "build-image.sh", "my-scheduler:dev")
+
+
+def test_kind_load(kind: Kind) -> None:
+    """`kind load docker-image my-scheduler:dev`: the image in the node's containerd, as the pod spec names it."""
+    with timed("image load into the node's containerd (kind load)"):
+        run(HACK / "load-image.sh", "my-scheduler:dev")
+    images = kind.ctr("images", "ls", "-q").split()
+    assert "docker.io/library/my-scheduler:dev" in images
+
+
+def test_apply_and_rollout(kind: Kind) -> None:
+    """`kubectl apply -f rbac-deploy.yaml` then `rollout status`: two replicas Ready under the restricted context."""
+    with timed("kubectl apply -f rbac-deploy.yaml + rollout status (2/2 Ready)"):
+        kind.kubectl("apply", "-f", str(ROOT / "rbac-deploy.yaml"))
+        kind.kubectl("-n", "kube-system", "rollout", "status", "deploy/my-scheduler", "--timeout=180s")
+    pods = scheduler_pods(kind)
+    assert len(pods) == 2
+    for pod in pods:
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"] and status["restartCount"] == 0, status
+    wait_for("a leader", lambda: leader(kind), timeout=30)
+
+
+def test_test_pod_is_bound_and_runs(kind: Kind) -> None:
+    """`kubectl apply -f test-pod.yaml`; `kubectl -n kube-system logs -l … | grep Bound` shows the plain line."""
+    (node,) = [n["metadata"]["name"] for n in kind.get("nodes")["items"]]
+    expected = f"Bound default/test-pod -> {node}"
+    with timed("kubectl apply -f test-pod.yaml -> `Bound default/test-pod` in kubectl logs"):
+        kind.kubectl("apply", "-f", str(ROOT / "test-pod.yaml"))
+        line = wait_for(
+            expected,
+            lambda: next((x for x in readme_logs(kind).splitlines() if "Bound" in x), None),
+            timeout=60,
+        )
+    assert line.endswith(expected), f"`grep Bound` gives {line!r}, the README promises {expected!r}"
+    assert not line.lstrip().startswith("{"), "the Deployment's log is plain text, not JSON"
+    with timed("test-pod Running"):
+        wait_for("test-pod Running", lambda: running_on(kind, "test-pod"), timeout=60)
+    (event,) = scheduled_events(kind, "test-pod")
+    assert event["message"] == f"Successfully assigned default/test-pod to {node}"
+    assert NAME in (event.get("reportingComponent"), event["source"].get("component")), event
+
+
+def test_leader_takeover_binds_nothing_twice(kind: Kind) -> None:
+    """Pods arriving while the leader pod is deleted: the standby takes the Lease, every pod is bound once."""
+    old = wait_for("a leader", lambda: leader(kind), timeout=30)
+    names = [f"takeover-{i}" for i in range(6)]
+    create_pods(kind, names[:3])
+    start = time.monotonic()
+    kind.kubectl("-n", "kube-system", "delete", "pod", old, "--wait=false")
+    create_pods(kind, names[3:])
+    with timed("leader pod deleted -> standby holds the Lease"):
+        new = wait_for("a new leader", lambda: next((n for n in [leader(kind)] if n != old), None), timeout=60)
+    takeover = time.monotonic() - start
+    with timed("pods created around the take-over all Running"):
+        for name in names:
+            wait_for(f"{name} Running", partial(running_on, kind, name), timeout=90)
+    for name in names:
+        events = scheduled_events(kind, name)
+        assert len(events) == 1 and (events[0].get("count") or 1) == 1, (name, events)
+    log = kind.kubectl("-n", "kube-system", "logs", new).stdout
+    assert not re.search(r"not bound|already assigned|409", log), log
+    kind.kubectl("-n", "kube-system", "rollout", "status", "deploy/my-scheduler", "--timeout=120s")
+    print(f"take-over: {old} -> {new} in {takeover:.1f} s")
+
+
+def test_metrics_inside_the_pod(kind: Kind) -> None:
+    """/metrics on port 10251 from inside each pod: the leader counts its binds, the standby says it is not leading."""
+    create_pods(kind, ["metrics"])
+    wait_for("metrics Running", lambda: running_on(kind, "metrics"), timeout=60)
+    current = wait_for("a leader", lambda: leader(kind), timeout=30)
+    with timed("/metrics read inside the pods (kubectl exec)"):
+        for pod in scheduler_pods(kind):
+            text = metrics(kind, pod["metadata"]["name"])
+            if pod["metadata"]["name"] == current:
+                assert sample(text, "my_scheduler_leader") == 1.0
+                scheduled = re.search(
+                    r'^scheduler_schedule_attempts_total\{[^}]*result="scheduled"[^}]*\} (\S+)$', text, re.MULTILINE
+                )
+                assert scheduled and float(scheduled.group(1)) >= 1, text
+            else:
+                assert sample(text, "my_scheduler_leader") == 0.0, text
+
+
+def test_memory_limit_in_the_pods_cgroup(kind: Kind) -> None:
+    """The Deployment's memory limit, as the container's own memory cgroup reports it."""
+    (container,) = deployment_manifest()["spec"]["template"]["spec"]["containers"]
+    limit = int(parse_quantity(container["resources"]["limits"]["memory"]))
+    pod = scheduler_pods(kind)[0]["metadata"]["name"]
+    read = (
+        "import pathlib as p; v1 = p.Path('/sys/fs/cgroup/memory/memory.limit_in_bytes'); "
+        "print((v1 if v1.exists() else p.Path('/sys/fs/cgroup/memory.max')).read_text())"
+    )
+    assert int(exec_python(kind, pod, read)) == limit
+
+
+def test_policy_change_by_configmap_edit_and_rollout_restart(kind: Kind) -> None:
+    """`kubectl edit configmap` + `rollout restart`: the new pods start with the new policy and schedule with it."""
+    with timed("kubectl edit configmap + rollout restart -> new policy in the starting line"):
+        kind.kubectl(
+            "-n",
+            "kube-system",
+            "edit",
+            "configmap",
+            "my-scheduler-config",
+            env=KubeEditor.replacing("LeastAllocated", "MostAllocated"),
+        )
+        kind.kubectl("-n", "kube-system", "rollout", "restart", "deploy/my-scheduler")
+        kind.kubectl("-n", "kube-system", "rollout", "status", "deploy/my-scheduler", "--timeout=180s")
+    for pod in scheduler_pods(kind):
+        log = kind.kubectl("-n", "kube-system", "logs", pod["metadata"]["name"]).stdout
+        starting = next(line for line in log.splitlines() if "starting:" in line)
+        assert "MostAllocated" in starting and "LeastAllocated" not in starting, starting
+    wait_for("a leader", lambda: leader(kind), timeout=30)
+    create_pods(kind, ["after-restart"])
+    wait_for("after-restart Running", lambda: running_on(kind, "after-restart"), timeout=60)
+
+
+def test_a_bad_policy_crash_loops_with_a_one_line_reason(kind: Kind) -> None:
+    """An unknown policy in the ConfigMap: the new pod goes into CrashLoopBackOff, its log is the reason in one line;
+    the old pods keep scheduling (the rollout cannot make progress)."""
+    kind.kubectl(
+        "-n",
+        "kube-system",
+        "edit",
+        "configmap",
+        "my-scheduler-config",
+        env=KubeEditor.replacing("MostAllocated", "NoSuchPolicy"),
+    )
+    kind.kubectl("-n", "kube-system", "rollout", "restart", "deploy/my-scheduler")
+
+    def crash_looping() -> str | None:
+        for pod in scheduler_pods(kind):
+            for status in pod["status"].get("containerStatuses", []):
+                if (status["state"].get("waiting") or {}).get("reason") == "CrashLoopBackOff":
+                    return str(pod["metadata"]["name"])
+        return None
+
+    with timed("bad ConfigMap + rollout restart -> CrashLoopBackOff"):
+        pod = wait_for("a pod in CrashLoopBackOff", crash_looping, timeout=120)
+    log = kind.kubectl("-n", "kube-system", "logs", pod, "--previous").stdout
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert len(lines) == 1 and "NoSuchPolicy" in lines[0], log
+    ready = [p for p in scheduler_pods(kind) if all(s["ready"] for s in p["status"].get("containerStatuses", []))]
+    assert len(ready) == 2, "the old replicas stay up while the new one crash-loops"
+    create_pods(kind, ["during-bad-rollout"])
+    wait_for("during-bad-rollout Running", lambda: running_on(kind, "during-bad-rollout"), timeout=60)
+
+
+def test_uninstall_leaves_nothing(kind: Kind) -> None:
+    """The README's uninstall: nothing of the scheduler is left in the cluster, and nothing runs on the node."""
+    kind.kubectl("delete", "pod", "-n", "default", "-l", EXTRA, "--wait=false")
+    with timed("uninstall (kubectl delete -f …) -> nothing left, nothing running on the node"):
+        kind.kubectl("delete", "-f", str(ROOT / "test-pod.yaml"), "-f", str(ROOT / "rbac-deploy.yaml"))
+        kind.kubectl("-n", "kube-system", "delete", "lease", NAME)
+        for resource, namespace, selector in [
+            ("pods", "kube-system", LABEL),
+            ("replicasets", "kube-system", LABEL),
+            ("pods", "default", ""),
+        ]:
+            args = [resource, "-n", namespace, *(["-l", selector] if selector else [])]
+            wait_for(f"no {resource} in {namespace}", partial(nothing_listed, kind, *args), timeout=120)
+        for kind_, name, namespace in [
+            ("serviceaccount", NAME, "kube-system"),
+            ("configmap", "my-scheduler-config", "kube-system"),
+            ("deployment", NAME, "kube-system"),
+            ("lease", NAME, "kube-system"),
+            ("clusterrole", NAME, ""),
+            ("clusterrolebinding", NAME, ""),
+        ]:
+            found = kind.kubectl("get", kind_, name, *(["-n", namespace] if namespace else []), check=False)
+            assert found.returncode != 0 and "NotFound" in found.stderr, (kind_, name, found.stdout)
+        wait_for("no container running on the node", lambda: not kind.ctr("tasks", "ls", "-q").split(), timeout=60)
+    pods_cgroups = list(Path("/sys/fs/cgroup/memory/my-scheduler-e2e/kubepods").glob("**/pod*"))
+    assert not pods_cgroups, pods_cgroups
