@@ -285,7 +285,8 @@ def run_in_cluster(cluster: Cluster, tmp_path: Path, service_account: Path) -> t
         "MY_SCHEDULER_SERVICEACCOUNT_DIR": str(service_account),
     }
     result = subprocess.run(
-        [sys.executable, str(WRAPPER), "--once", *args],
+        # JSON lines, which this test reads; the Deployment itself logs plain text (an operator may add the flag).
+        [sys.executable, str(WRAPPER), "--once", *args, "--log-format", "json"],
         cwd=app,
         env=environment,
         capture_output=True,
@@ -294,7 +295,7 @@ def run_in_cluster(cluster: Cluster, tmp_path: Path, service_account: Path) -> t
         check=False,
     )
     assert not result.stdout, result.stdout
-    # --log-format json: every line is one JSON object; a line that is not would fail here, with the log shown.
+    # Every line is one JSON object; a line that is not would fail here, with the log shown.
     try:
         return result.returncode, [json.loads(line) for line in result.stderr.splitlines()]
     except ValueError:
