@@ -201,6 +201,23 @@ def test_metrics_inside_the_pod(kind: Kind) -> None:
                 assert sample(text, "my_scheduler_leader") == 0.0, text
 
 
+def test_explain_and_bind_from_inside_the_pod(kind: Kind) -> None:
+    """The README's `kubectl -n kube-system exec deploy/my-scheduler -- python /app/scheduler.py explain|bind …`:
+    the ServiceAccount's role is enough for both, on a pod no scheduler serves."""
+    (node,) = [n["metadata"]["name"] for n in kind.get("nodes")["items"]]
+    manifest = pause_pod("by-hand")
+    manifest["spec"]["schedulerName"] = "nobody"
+    kind.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    in_pod = ["-n", "kube-system", "exec", "deploy/my-scheduler", "--", "python", "/app/scheduler.py"]
+    with timed("explain + bind inside the scheduler's pod (kubectl exec)"):
+        explained = kind.kubectl(*in_pod, "explain", "default/by-hand").stdout
+        assert node in explained, explained
+        kind.kubectl(*in_pod, "bind", "default/by-hand", node)
+        wait_for("by-hand Running", lambda: running_on(kind, "by-hand"), timeout=60)
+    (event,) = scheduled_events(kind, "by-hand")
+    assert event["message"] == f"Successfully assigned default/by-hand to {node}"
+
+
 def test_memory_limit_in_the_pods_cgroup(kind: Kind) -> None:
     """The Deployment's memory limit, as the container's own memory cgroup reports it."""
     (container,) = deployment_manifest()["spec"]["template"]["spec"]["containers"]
