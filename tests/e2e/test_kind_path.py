@@ -201,6 +201,17 @@ def test_metrics_inside_the_pod(kind: Kind) -> None:
                 assert sample(text, "my_scheduler_leader") == 0.0, text
 
 
+def test_the_pods_network_ends_at_the_node(kind: Kind) -> None:
+    """The scheduler reached the API server through the `kubernetes` Service (the one DNAT rule); the pod's routes
+    go to the service range and the node's link only: no default route, so nothing beyond this machine."""
+    pod = scheduler_pods(kind)[0]["metadata"]["name"]
+    routes = exec_python(kind, pod, "print(open('/proc/net/route').read())").splitlines()[1:]
+    destinations = {line.split()[1] for line in routes if line.strip()}
+    assert destinations and "00000000" not in destinations, routes
+    env = exec_python(kind, pod, "import os; print(os.environ['KUBERNETES_SERVICE_HOST'])").strip()
+    assert env == kind.get("service", "-n", "default", "kubernetes")["spec"]["clusterIP"]
+
+
 def test_explain_and_bind_from_inside_the_pod(kind: Kind) -> None:
     """The README's `kubectl -n kube-system exec deploy/my-scheduler -- python /app/scheduler.py explain|bind …`:
     the ServiceAccount's role is enough for both, on a pod no scheduler serves."""
