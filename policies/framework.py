@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from kubernetes.client import V1Node, V1Pod, V1Taint
+from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
 
 from policies.resources import (
     Resources,
@@ -48,54 +48,144 @@ def unschedulable(*reasons: str) -> Status:
 SUCCESS = Status()
 
 
-@dataclass(slots=True)
-class NodeInfo:
-    """A node and what the pods assigned to it already take (kube-scheduler's NodeInfo)."""
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """What the policies read of a pod already on (or assumed onto) a node: a compact record, so the cache
+    holds tens of thousands of pods without their client models (~25 KB each)."""
 
-    node: V1Node
-    pods: list[V1Pod] = field(default_factory=list)
-    requested: Resources = field(default_factory=Counter)
+    namespace: str
+    name: str
+    uid: str
+    node_name: str
+    labels: Mapping[str, str]
+    requests: Resources
     # Requests with kube's scoring defaults (100m CPU / 200Mi) for containers that ask for nothing.
+    nonzero_requests: Resources
+    ports: frozenset[tuple[str, str, int]]
+    workload: str | None
+    # Kept only when the pod has pod (anti-)affinity terms: other pods are judged against them.
+    affinity: V1Affinity | None
+    deleting: bool
+    priority: int
+
+    @classmethod
+    def of(cls, pod: V1Pod, node_name: str | None = None) -> PodInfo:
+        meta, spec = pod.metadata or V1ObjectMeta(), pod.spec or V1PodSpec(containers=[])
+        affinity = spec.affinity
+        keep = affinity is not None and (affinity.pod_affinity is not None or affinity.pod_anti_affinity is not None)
+        namespace, name = str(meta.namespace or ""), str(meta.name or "")
+        return cls(
+            namespace=namespace,
+            name=name,
+            uid=str(meta.uid or f"{namespace}/{name}"),  # every stored pod has a uid; hand-made ones may not
+            node_name=node_name or str(spec.node_name or ""),
+            labels=meta.labels or {},
+            requests=pod_requests(pod),
+            nonzero_requests=nonzero_requests(pod),
+            ports=frozenset(host_ports(pod)),
+            workload=workload(pod),
+            affinity=affinity if keep else None,
+            deleting=meta.deletion_timestamp is not None,
+            priority=spec.priority or 0,
+        )
+
+    @property
+    def required_anti_affinity(self) -> bool:
+        anti = self.affinity.pod_anti_affinity if self.affinity else None
+        return bool(anti and anti.required_during_scheduling_ignored_during_execution)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    """What the policies read of a Node object; equal facts mean a node update changed nothing they see
+    (a heartbeat), so the cache and the queue can ignore it."""
+
+    name: str
+    labels: Mapping[str, str]
+    taints: tuple[V1Taint, ...]
+    unschedulable: bool
+    ready: str | None  # the Ready condition's status, None when there is none
+    allocatable: Resources
+
+    @classmethod
+    def of(cls, node: V1Node) -> NodeFacts:
+        meta, spec, status = node.metadata, node.spec, node.status
+        conditions = (status.conditions if status else None) or []
+        return cls(
+            name=str(meta.name) if meta else "",
+            labels=(meta.labels if meta else None) or {},
+            taints=tuple((spec.taints if spec else None) or ()),
+            unschedulable=bool(spec and spec.unschedulable),
+            ready=next((c.status for c in conditions if c.type == "Ready"), None),
+            allocatable=allocatable(node),
+        )
+
+
+@dataclass(slots=True, eq=False)
+class NodeInfo:
+    """A node and what the pods assigned to it already take (kube-scheduler's NodeInfo), kept up to date
+    pod by pod: `add_pod` and `remove_pod` adjust every aggregate, so nothing is rebuilt per cycle."""
+
+    facts: NodeFacts
+    pods: dict[str, PodInfo] = field(default_factory=dict)  # by uid
+    requested: Resources = field(default_factory=Counter)
     nonzero_requested: Resources = field(default_factory=Counter)
-    used_ports: set[tuple[str, str, int]] = field(default_factory=set)
+    used_ports: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     # How many pods of each workload (see `workload()`) run here: kept up to date so spreading is O(nodes).
     workloads: Counter[str] = field(default_factory=Counter)
     # Pods with required anti-affinity (kube's PodsWithRequiredAntiAffinity): every pod being scheduled must be
     # checked against their terms, and scanning all pods for them would make that O(pods) per pod.
-    anti_affinity_pods: list[V1Pod] = field(default_factory=list)
-    # Read once from the node object: filters and scores ask for these for every pod.
-    allocatable: Resources = field(init=False)
+    anti_affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
+    # The facts again as plain attributes: filters and scores read them for every pod and node.
     name: str = field(init=False)
     labels: Mapping[str, str] = field(init=False)
-    taints: list[V1Taint] = field(init=False)
-    ready: str | None = field(init=False)  # the Ready condition's status, None when there is none
+    taints: tuple[V1Taint, ...] = field(init=False)
+    unschedulable: bool = field(init=False)
+    ready: str | None = field(init=False)
+    allocatable: Resources = field(init=False)
 
     def __post_init__(self) -> None:
-        meta, spec, status = self.node.metadata, self.node.spec, self.node.status
-        self.allocatable = allocatable(self.node)
-        self.name = str(meta.name) if meta else ""
-        self.labels = (meta.labels if meta else None) or {}
-        self.taints = list((spec.taints if spec else None) or [])
-        conditions = (status.conditions if status else None) or []
-        self.ready = next((c.status for c in conditions if c.type == "Ready"), None)
-        pods, self.pods = self.pods, []
-        for pod in pods:
-            self.add_pod(pod)
+        self.set_facts(self.facts)
 
-    def add_pod(self, pod: V1Pod) -> None:
-        self.pods.append(pod)
-        self.requested.update(pod_requests(pod))
-        self.nonzero_requested.update(nonzero_requests(pod))
-        self.used_ports.update(host_ports(pod))
-        if key := workload(pod):
-            self.workloads[key] += 1
-        affinity = pod.spec.affinity if pod.spec else None
-        if (
-            affinity
-            and affinity.pod_anti_affinity
-            and affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
-        ):
-            self.anti_affinity_pods.append(pod)
+    @classmethod
+    def of(cls, node: V1Node, pods: Iterable[V1Pod | PodInfo] = ()) -> NodeInfo:
+        info = cls(NodeFacts.of(node))
+        for pod in pods:
+            info.add_pod(pod if isinstance(pod, PodInfo) else PodInfo.of(pod, info.name))
+        return info
+
+    def set_facts(self, facts: NodeFacts) -> None:
+        self.facts = facts
+        self.name, self.labels, self.taints = facts.name, facts.labels, facts.taints
+        self.unschedulable, self.ready, self.allocatable = facts.unschedulable, facts.ready, facts.allocatable
+
+    def add_pod(self, pod: PodInfo) -> None:
+        if pod.uid in self.pods:
+            self.remove_pod(pod.uid)
+        self.pods[pod.uid] = pod
+        self.requested.update(pod.requests)
+        self.nonzero_requested.update(pod.nonzero_requests)
+        self.used_ports.update(pod.ports)
+        if pod.workload:
+            self.workloads[pod.workload] += 1
+        if pod.required_anti_affinity:
+            self.anti_affinity_pods[pod.uid] = pod
+
+    def remove_pod(self, uid: str) -> PodInfo | None:
+        pod = self.pods.pop(uid, None)
+        if pod is None:
+            return None
+        self.requested.subtract(pod.requests)
+        self.nonzero_requested.subtract(pod.nonzero_requests)
+        self.used_ports.subtract(pod.ports)
+        if pod.workload:
+            self.workloads[pod.workload] -= 1
+        self.anti_affinity_pods.pop(uid, None)
+        # Counters keep zero entries after subtract(); drop them so equal states compare equal.
+        for counter in (self.requested, self.nonzero_requested, self.used_ports, self.workloads):
+            for key in [k for k, v in counter.items() if v == 0]:
+                del counter[key]
+        return pod
 
 
 def workload(pod: V1Pod) -> str | None:
@@ -112,12 +202,13 @@ def workload(pod: V1Pod) -> str | None:
 
 
 def snapshot(nodes: Iterable[V1Node], assigned: Iterable[V1Pod]) -> list[NodeInfo]:
-    """The nodes, sorted by name, each with the pods assigned to it."""
-    infos = {info.name: info for info in (NodeInfo(n) for n in nodes)}
+    """The nodes, sorted by name, each with the pods assigned to it (for tests and one-off views; the daemon's
+    cache keeps NodeInfos up to date instead)."""
+    infos = {info.name: info for info in (NodeInfo.of(n) for n in nodes)}
     for pod in assigned:
         info = infos.get(str(pod.spec.node_name) if pod.spec else "")
         if info is not None:
-            info.add_pod(pod)
+            info.add_pod(PodInfo.of(pod))
     return sorted(infos.values(), key=lambda n: n.name)
 
 

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kubernetes.client import V1LabelSelector, V1Pod, V1PodAffinityTerm
+from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
 from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
@@ -40,26 +40,24 @@ class Term:
     namespaces: frozenset[str]
     namespace_selector: V1LabelSelector | None
 
-    def matches(self, pod: V1Pod) -> bool:
-        namespace = labels.pod_namespace(pod)
+    def matches(self, namespace: str, pod_labels: Mapping[str, str]) -> bool:
         in_scope = namespace in self.namespaces or labels.matches(
             self.namespace_selector, labels.namespace_labels(namespace)
         )
-        return in_scope and labels.matches(self.selector, labels.pod_labels(pod))
+        return in_scope and labels.matches(self.selector, pod_labels)
 
 
-def _term(owner: V1Pod, term: V1PodAffinityTerm) -> Term:
+def _term(owner_namespace: str, term: V1PodAffinityTerm) -> Term:
     namespaces = frozenset(term.namespaces or [])
     if not namespaces and term.namespace_selector is None:
-        namespaces = frozenset([labels.pod_namespace(owner)])
+        namespaces = frozenset([owner_namespace])
     return Term(term.label_selector, str(term.topology_key), namespaces, term.namespace_selector)
 
 
-def required_terms(pod: V1Pod, anti: bool) -> list[Term]:
-    affinity = pod.spec.affinity if pod.spec else None
+def required_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[Term]:
     section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
     required = section.required_during_scheduling_ignored_during_execution if section else None
-    return [_term(pod, t) for t in required or []]
+    return [_term(namespace, t) for t in required or []]
 
 
 def _domain(node: NodeInfo, key: str) -> Domain | None:
@@ -81,12 +79,15 @@ class _State:
 
 def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
     """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require."""
-    affinity, anti_affinity = required_terms(pod, anti=False), required_terms(pod, anti=True)
+    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    affinity_spec = pod.spec.affinity if pod.spec else None
+    affinity = required_terms(affinity_spec, namespace, anti=False)
+    anti_affinity = required_terms(affinity_spec, namespace, anti=True)
     existing: Counter[Domain] = Counter()
     for node in nodes:
-        for other in node.anti_affinity_pods:
-            for term in required_terms(other, anti=True):
-                if (domain := _domain(node, term.key)) and term.matches(pod):
+        for other in node.anti_affinity_pods.values():
+            for term in required_terms(other.affinity, other.namespace, anti=True):
+                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels):
                     existing[domain] += 1
     if not affinity and not anti_affinity and not existing:
         return None
@@ -94,13 +95,13 @@ def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
     anti_affinity_domains: Counter[Domain] = Counter()
     if affinity or anti_affinity:
         for node in nodes:
-            for other in node.pods:
-                if affinity and all(t.matches(other) for t in affinity):
+            for other in node.pods.values():
+                if affinity and all(t.matches(other.namespace, other.labels) for t in affinity):
                     affinity_domains.update(d for t in affinity if (d := _domain(node, t.key)))
                 anti_affinity_domains.update(
-                    d for t in anti_affinity if t.matches(other) and (d := _domain(node, t.key))
+                    d for t in anti_affinity if t.matches(other.namespace, other.labels) and (d := _domain(node, t.key))
                 )
-    self_affinity = bool(affinity) and all(t.matches(pod) for t in affinity)
+    self_affinity = bool(affinity) and all(t.matches(namespace, own_labels) for t in affinity)
     return _State(affinity, anti_affinity, affinity_domains, anti_affinity_domains, existing, self_affinity)
 
 

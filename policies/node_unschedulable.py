@@ -17,5 +17,4 @@ class NodeUnschedulable:
     node_only = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        cordoned = bool(node.node.spec and node.node.spec.unschedulable)
-        return unschedulable(UNSCHEDULABLE) if cordoned and not tolerated(pod, _CORDON_TAINT) else SUCCESS
+        return unschedulable(UNSCHEDULABLE) if node.unschedulable and not tolerated(pod, _CORDON_TAINT) else SUCCESS

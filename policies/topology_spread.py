@@ -85,11 +85,8 @@ def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> in
         return 0
     return sum(
         1
-        for p in node.pods
-        if p.metadata is not None
-        and p.metadata.deletion_timestamp is None
-        and p.metadata.namespace == namespace
-        and labels.matches(constraint.selector, p.metadata.labels)
+        for p in node.pods.values()
+        if not p.deleting and p.namespace == namespace and labels.matches(constraint.selector, p.labels)
     )
 
 

@@ -175,7 +175,7 @@ def node(
 
 
 def node_info(n: V1Node | None = None, pods: Iterable[V1Pod] = ()) -> NodeInfo:
-    return NodeInfo(n if n is not None else node(), list(pods))
+    return NodeInfo.of(n if n is not None else node(), pods)
 
 
 def state(*nodes: NodeInfo) -> CycleState:

@@ -110,7 +110,7 @@ def node(
             "conditions": [{"type": "Ready", "status": "True"}],
         },
     }
-    return NodeInfo(V1Node.from_dict(manifest), list(pods))
+    return NodeInfo.of(V1Node.from_dict(manifest), pods)
 
 
 def zone_nodes(**pods_per_node: tuple[str, Sequence[V1Pod]]) -> list[NodeInfo]:

@@ -1,5 +1,5 @@
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from kubernetes.client import V1Pod
@@ -10,6 +10,7 @@ from policies.framework import (
     CycleState,
     NodeInfo,
     Normalize,
+    PodInfo,
     Profile,
     failure_message,
     nodes_to_find,
@@ -179,10 +180,10 @@ def test_a_burst_of_identical_pods_spreads_evenly(the_pod: V1Pod) -> None:
     profile = default_profile("x")
     nodes = [node_info(node(f"n{i:02}")) for i in range(7)]
     by_name = {n.name: n for n in nodes}
-    for _ in range(100):
+    for i in range(100):
         decision = schedule(profile, the_pod, nodes)
         assert decision.node is not None, decision.message
-        by_name[decision.node].add_pod(the_pod)
+        by_name[decision.node].add_pod(replace(PodInfo.of(the_pod, decision.node), uid=f"uid-{i}"))
     counts = Counter({n.name: len(n.pods) for n in nodes})
     assert sum(counts.values()) == 100
     assert max(counts.values()) - min(counts.values()) <= 1, counts
@@ -192,10 +193,12 @@ def test_most_allocated_packs_a_burst_onto_one_node() -> None:
     nodes = [node_info(node(f"n{i}", cpu="4", pods="110")) for i in range(3)]
     the_pod = pod(cpu="1")
     placed = []
-    for _ in range(4):
+    for i in range(4):
         decision = schedule(profile_with((MostAllocated(), 1)), the_pod, nodes)
         assert decision.node is not None
-        next(n for n in nodes if n.name == decision.node).add_pod(the_pod)
+        next(n for n in nodes if n.name == decision.node).add_pod(
+            replace(PodInfo.of(the_pod, decision.node), uid=f"{i}")
+        )
         placed.append(decision.node)
     assert placed == ["n0"] * 4
 

@@ -295,7 +295,7 @@ def cluster(draw: st.DrawFn) -> tuple[V1Pod, list[NodeInfo], int, int]:
     for i in range(draw(running_counts)):
         where = draw(st.sampled_from(names))
         running[where].append(V1Pod.from_dict(draw(pod_json(f"running-{i}", where))))
-    infos = [NodeInfo(nodes[name], running[name]) for name in names]
+    infos = [NodeInfo.of(nodes[name], running[name]) for name in names]
     the_pod = V1Pod.from_dict(draw(pod_json("new")))
     find = draw(st.integers(1, len(names)))
     start = draw(st.integers(0, len(names) - 1))

@@ -182,4 +182,4 @@ def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:
     repelling = on("a", name="r", anti_affinity=[term(match=WEB)])
     preferring = on("a", name="p")
     info = node("a", pods=[repelling, preferring])
-    assert info.anti_affinity_pods == [repelling]
+    assert [p.name for p in info.anti_affinity_pods.values()] == ["r"]

@@ -250,13 +250,13 @@ def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, int]) 
 
 def test_counts_are_computed_once_per_pod() -> None:
     """Later nodes see the same counts, even if a NodeInfo changes mid-cycle (kube's PreFilter snapshot)."""
-    from policies.framework import CycleState
+    from policies.framework import CycleState, PodInfo
 
     nodes = three_zones()
     state = CycleState(nodes)
     plugin = PodTopologySpread()
     new_pod = incoming(ZONE_SKEW_1)
     assert plugin.filter(new_pod, nodes[2], state).ok
-    nodes[2].add_pod(web("w9", "c"))
-    nodes[2].add_pod(web("w10", "c"))
+    nodes[2].add_pod(PodInfo.of(web("w9", "c"), nodes[2].name))
+    nodes[2].add_pod(PodInfo.of(web("w10", "c"), nodes[2].name))
     assert plugin.filter(new_pod, nodes[2], state).ok
