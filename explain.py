@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
+from informer import list_cluster
 from kubeapi import Api, BindResult, PodRef, call_quietly
-from policies.framework import CycleState, Decision, NodeInfo, Profile, reasons, run_filters, schedule, snapshot
+from policies.framework import CycleState, Decision, NodeInfo, Profile, reasons, run_filters, schedule
 
 if TYPE_CHECKING:
     from cli import Config
@@ -55,8 +57,9 @@ def _profile(config: Config, pod: V1Pod) -> Profile:
 
 def _cluster(api: Api, pod: V1Pod) -> list[NodeInfo]:
     """Nodes with their pods, leaving out the pod being judged (it may already be bound)."""
-    uid = PodRef.of(pod).uid
-    return snapshot(api.nodes(), [p for p in api.assigned_pods() if PodRef.of(p).uid != uid])
+    cache = list_cluster(api, time.monotonic)
+    cache.remove_pod(PodRef.of(pod).uid)
+    return cache.node_list()
 
 
 def _run(command: Callable[[], int]) -> int:

@@ -1,8 +1,7 @@
-"""Everything my-scheduler says to the Kubernetes API: list, bind, events, the PodScheduled condition.
+"""Everything my-scheduler says to the Kubernetes API: list, watch, bind, events, the PodScheduled condition.
 
-Lists are read as raw JSON and turned into models only for objects that changed since the last read
-(keyed by uid and resourceVersion): the client's model deserialisation costs ~30x `json.loads`, and in a
-steady cluster almost nothing changes between two cycles.
+Lists and watches are read as raw JSON (`_preload_content=False`): the client's models cost several times
+`json.loads`, and the scheduler keeps compact records of what it reads (cache.py), not models.
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ import enum
 import json
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,9 +37,9 @@ from observability import API_RETRIES
 log = logging.getLogger("my-scheduler")
 
 _T = TypeVar("_T")
-_Model = TypeVar("_Model", V1Pod, V1Node)
 
 ACTIVE_PHASES = "status.phase!=Succeeded,status.phase!=Failed"
+ASSIGNED = f"spec.nodeName!=,{ACTIVE_PHASES}"  # the pods that make up the nodes' load
 
 
 def pending_selector(scheduler_names: Iterable[str]) -> str:
@@ -172,42 +170,44 @@ class Api:
         self.core = CoreV1Api(api_client)
         self.component = component
         self.instance = instance
-        self._cache: dict[str, dict[str, tuple[str, Any]]] = {}
 
     # --- reads ---------------------------------------------------------------------------------------
 
-    def list_method(self, kind: str) -> Callable[..., Any]:
+    def _list_method(self, kind: str) -> Callable[..., Any]:
         return self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
 
     @transient_retry
-    def _list(self, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
-        response = self.list_method(kind)(_preload_content=False, _request_timeout=60, **kwargs)
-        items: list[dict[str, Any]] = json.loads(read(response))["items"]
-        return items
+    def list_page(self, kind: str, field_selector: str, limit: int, token: str | None) -> dict[str, Any]:
+        """One page of a LIST, as a dict (`items`, `metadata.continue`, `metadata.resourceVersion`)."""
+        response = self._list_method(kind)(
+            field_selector=field_selector, limit=limit, _continue=token, _preload_content=False, _request_timeout=60
+        )
+        page: dict[str, Any] = json.loads(read(response))
+        return page
 
-    def _models(self, list_name: str, items: Iterable[dict[str, Any]], model: type[_Model]) -> list[_Model]:
-        """Models for the listed items, reusing the ones whose resourceVersion did not change."""
-        previous = self._cache.get(list_name, {})
-        current: dict[str, tuple[str, Any]] = {}
-        for item in items:
-            meta = item["metadata"]
-            version = meta.get("resourceVersion", "")
-            cached = previous.get(meta["uid"])
-            current[meta["uid"]] = (version, cached[1] if cached and cached[0] == version else model.from_dict(item))
-        self._cache[list_name] = current
-        return [obj for _, obj in current.values()]
+    def watch(self, kind: str, field_selector: str, version: str, seconds: int) -> Any:
+        """An open WATCH response from `version` (BOOKMARKs on); the caller reads its lines, then releases it."""
+        return self._list_method(kind)(
+            field_selector=field_selector,
+            watch=True,
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=seconds,
+            _preload_content=False,
+            _request_timeout=(10, seconds + 30),
+        )
 
-    def pending_pods(self, scheduler_names: Iterable[str]) -> list[V1Pod]:
+    def pending_pods(self, scheduler_names: Iterable[str], page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Poll mode: the pending pods of these scheduler names, page by page (a page's dicts only live while
+        it is handed over)."""
         names = set(scheduler_names)
-        listed = self._list("Pod", field_selector=pending_selector(names))
-        items = [i for i in listed if i["spec"].get("schedulerName") in names]
-        return self._models("pending", items, V1Pod)
-
-    def nodes(self) -> list[V1Node]:
-        return self._models("nodes", self._list("Node"), V1Node)
-
-    def assigned_pods(self) -> list[V1Pod]:
-        return self._models("assigned", self._list("Pod", field_selector=f"spec.nodeName!=,{ACTIVE_PHASES}"), V1Pod)
+        selector, token = pending_selector(names), None
+        while True:
+            page = self.list_page("Pod", selector, page_size, token)
+            yield from (item for item in page["items"] if item["spec"].get("schedulerName") in names)
+            token = page["metadata"].get("continue")
+            if not token:
+                return
 
     @transient_retry
     def read_pod(self, namespace: str, name: str) -> V1Pod:
@@ -341,72 +341,3 @@ def call_quietly(fn: Callable[..., _T], pod: V1Pod, *args: Any) -> _T | None:
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
         log.warning("%s: %s failed: %s", PodRef.of(pod), getattr(fn, "__name__", "call"), describe(e))
         return None
-
-
-class Watcher:
-    """Sets `wake` whenever pending pods or nodes change: watch mode's trigger. It never decides anything;
-    the loop's next cycle lists what is pending as usual, so a missed or coalesced event costs latency only."""
-
-    WATCH_SECONDS = 300
-
-    def __init__(self, api: Api, scheduler_names: Iterable[str], wake: threading.Event, stop: threading.Event) -> None:
-        self.api, self.wake, self.stop = api, wake, stop
-        self.pod_selector = pending_selector(scheduler_names)
-
-    def start(self) -> None:
-        for kind in ("Pod", "Node"):
-            threading.Thread(target=self._watch_forever, args=(kind,), name=f"watch-{kind}", daemon=True).start()
-
-    def _watch_forever(self, kind: str) -> None:
-        version: str | None = None
-        while not self.stop.is_set():
-            try:
-                version = version or self._current_version(kind)
-                version = self._watch(kind, version)
-            except Exception as e:  # noqa: BLE001 — the safety-net resync covers whatever is missed meanwhile
-                log.debug("watch %s: %s; re-listing", kind, e)
-                version = None
-                self.wake.set()
-                self.stop.wait(1.0)
-
-    def _selector(self, kind: str) -> dict[str, str]:
-        return {} if kind == "Node" else {"field_selector": self.pod_selector}
-
-    def _current_version(self, kind: str) -> str:
-        response = self.api.list_method(kind)(
-            limit=1, _preload_content=False, _request_timeout=30, **self._selector(kind)
-        )
-        return str(json.loads(read(response))["metadata"]["resourceVersion"])
-
-    def _watch(self, kind: str, version: str) -> str | None:
-        """Follow one watch request; return the version to resume from, or None to re-list (410 Gone)."""
-        response: Any = self.api.list_method(kind)(
-            watch=True,
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self.WATCH_SECONDS,
-            _preload_content=False,
-            _request_timeout=(10, self.WATCH_SECONDS + 30),
-            **self._selector(kind),
-        )
-        buffer = b""
-        try:
-            for chunk in response.stream(65536):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    if event["type"] == "ERROR":
-                        return None  # typically 410 Gone: our resourceVersion is too old
-                    version = event["object"]["metadata"]["resourceVersion"]
-                    # A pod leaving the pending set (bound, deleted) brings nothing new to schedule; a node
-                    # going away neither. Our own binds would otherwise wake an empty cycle each.
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        self.wake.set()
-                if self.stop.is_set():
-                    break
-        finally:
-            response.release_conn()
-        return version

@@ -27,8 +27,8 @@ ATTEMPT_DURATION = Histogram(
 )
 PENDING_PODS = Gauge(
     "scheduler_pending_pods",
-    "Number of pending pods, by the queue type: 'active' are tried this cycle, 'backoff' wait after a failure, "
-    "'gated' have scheduling gates.",
+    "Number of pending pods, by the queue type: 'active' are due now, 'backoff' wait after a failure, "
+    "'unschedulable' wait for a cluster change that could make them fit, 'gated' have scheduling gates.",
     ["queue"],
 )
 POD_SCHEDULING_ATTEMPTS = Histogram(

@@ -18,13 +18,27 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
+from cache import ClusterCache, compact, node_facts, pending_pod, pod_info, pod_model
 from cli import Config, make_config, parse_args
-from kubeapi import Api, BindResult, PodRef, Watcher, call_quietly, condition_message, describe, load_client
+from informer import Informer
+from kubeapi import (
+    ASSIGNED,
+    Api,
+    BindResult,
+    PodRef,
+    call_quietly,
+    condition_message,
+    describe,
+    is_transient,
+    load_client,
+    pending_selector,
+)
 from leader import LeaseElector
 from observability import (
     ATTEMPT_DURATION,
@@ -37,14 +51,17 @@ from observability import (
     setup_logging,
 )
 from policies.config import ConfigError
-from policies.framework import Decision, FilterCache, NodeInfo, nodes_to_find, schedule, snapshot
+from policies.framework import Decision, FilterCache, NodeInfo, PodInfo, nodes_to_find, schedule
+from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
 
-BACKOFF_INITIAL_SECONDS = 1.0  # kube-scheduler's podInitialBackoffSeconds
-BACKOFF_MAX_SECONDS = 10.0  # kube-scheduler's podMaxBackoffSeconds
-RESYNC_SECONDS = 30.0  # watch mode's safety-net full pass
+RESYNC_SECONDS = 30.0  # watch mode: the longest sleep (the queue's periodic flush needs a turn)
 WATCH_BATCH_SECONDS = 0.05  # watch mode: how long a wake-up waits for the rest of a burst
+SYNC_TIMEOUT_SECONDS = 120.0  # how long the first LISTs may take before the loop gives up waiting
+# Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
+# a decision's view of the cluster can be.
+STEP_PODS = 256
 
 
 # --- the scheduler ----------------------------------------------------------------------------------------
@@ -54,24 +71,11 @@ def spec(pod: V1Pod) -> V1PodSpec:
     return pod.spec or V1PodSpec(containers=[])
 
 
-def queue_order(pod: V1Pod) -> tuple[int, float, str]:
-    """kube's PrioritySort: higher priority first, then the oldest."""
-    created = pod.metadata.creation_timestamp if pod.metadata else None
-    return (-(spec(pod).priority or 0), created.timestamp() if created else 0.0, str(PodRef.of(pod)))
-
-
-def assumed(pod: V1Pod, node: str) -> V1Pod:
-    """The pod as it will be once bound, for the in-cycle view (kube-scheduler's 'assumed' pod)."""
-    copy = pod.model_copy(deep=False)
-    copy.spec = spec(pod).model_copy(update={"node_name": node})
-    return copy
-
-
-@dataclass(slots=True)
-class Backoff:
-    message: str
-    attempts: int = 0
-    retry_at: float = 0.0
+def wants_pod_adds(pod: V1Pod) -> bool:
+    """Whether a pod added somewhere could make this unschedulable pod fit: only required pod affinity and
+    hard topology spread constraints can turn on another pod's arrival (kube's QueueingHints for Pod/Add)."""
+    affinity = spec(pod).affinity
+    return bool(spec(pod).topology_spread_constraints) or bool(affinity and affinity.pod_affinity)
 
 
 @dataclass(slots=True)
@@ -91,9 +95,16 @@ class Attempt:
     started: float
 
 
+# What informer threads hand to the loop: (what, key, record); record None means it is gone.
+Message = tuple[str, str, Any]
+
+
 class Scheduler:
-    """Schedules what is pending, one cycle at a time. `may_act` (not stopping, and the leader) is checked
-    before every bind."""
+    """Schedules what is pending against the informer-fed cache, one cycle at a time.
+
+    The loop's thread owns the cache and the queue; informer threads hand their records over through
+    `inbox` (and set `wake`); bind threads only talk to the API server and return their outcome.
+    `may_act` (not stopping, and the leader) is checked before every bind."""
 
     def __init__(
         self,
@@ -101,101 +112,201 @@ class Scheduler:
         config: Config,
         may_act: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.api = api
         self.config = config
         self.may_act = may_act
         self.clock = clock
         self.profiles = {p.scheduler_name: p for p in config.profiles}
-        self.backoff: dict[str, Backoff] = {}
+        self.cache = ClusterCache(clock)
+        self.queue = SchedulingQueue(clock)
+        self.inbox: SimpleQueue[Message] = SimpleQueue()
+        self.wake = threading.Event()  # watch mode: something to do
+        self.stop = stop or threading.Event()
+        self.informers = [
+            Informer(api, "Node", "", self._on_node, self.stop),
+            Informer(api, "Pod", ASSIGNED, self._on_assigned, self.stop),
+        ]
+        if config.mode == "watch":
+            self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
-        self._lock = threading.Lock()  # bind threads update the backoff table and the cycle's counts
+        self._in_flight: list[tuple[Attempt, str, Future[tuple[BindResult, str] | None]]] = []
+        self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
+        self._started = False
         self._start = 0
+
+    # --- informer threads ---------------------------------------------------------------------------------
+
+    def _deliver(self, what: str, kind: str, obj: dict[str, Any], convert: Callable[[dict[str, Any]], Any]) -> None:
+        """Convert in the informer's thread (the loop only applies records), then wake the loop."""
+        meta = obj["metadata"]
+        key = meta["name"] if what == "node" else meta["uid"]
+        try:
+            record = None if kind == "DELETED" else convert(obj)
+        except Exception:
+            log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta["name"])
+            return
+        self.inbox.put((what, key, record))
+        self.wake.set()
+
+    def _on_node(self, kind: str, obj: dict[str, Any]) -> None:
+        self._deliver("node", kind, obj, node_facts)
+
+    def _on_assigned(self, kind: str, obj: dict[str, Any]) -> None:
+        self._deliver("pod", kind, obj, pod_info)
+
+    def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
+        if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
+            self._deliver("pending", kind, obj, pending_pod)
+
+    # --- the loop's thread --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the informers once and wait for their first LIST: the cache is complete only then. A lasting
+        error (a 403: the ClusterRole is missing) is raised, so the cycle reports it, instead of waiting."""
+        if not self._started:
+            self._started = True
+            for informer in self.informers:
+                informer.start()
+        deadline = self.clock() + SYNC_TIMEOUT_SECONDS
+        for informer in self.informers[:2]:  # nodes and assigned pods; pending pods may stream in
+            while not informer.synced.wait(0.05):
+                if informer.error is not None and not is_transient(informer.error):
+                    raise RuntimeError(f"cannot list {informer.kind}s: {describe(informer.error)}")
+                if self.stop.is_set() or self.clock() > deadline:
+                    raise TimeoutError(f"the first LIST of {informer.kind}s did not finish")
+
+    def _apply_inbox(self) -> None:
+        """Apply what the informers handed over; a cluster change moves unschedulable pods on, once per drain."""
+        events: set[ClusterEvent] = set()
+        while True:
+            try:
+                what, key, record = self.inbox.get_nowait()
+            except Empty:
+                break
+            if what == "node":
+                if record is None:
+                    self.cache.remove_node(key)
+                elif self.cache.set_node(record):
+                    events.add(ClusterEvent.NODE_CHANGED)
+            elif what == "pod":
+                if record is None:
+                    if self.cache.remove_pod(key):
+                        events.add(ClusterEvent.POD_REMOVED)
+                    continue
+                self.queue.remove(key)  # bound by anyone: no longer pending
+                change = self.cache.add_pod(record)
+                if change != "confirmed":
+                    events.add(ClusterEvent.POD_ADDED if change == "added" else ClusterEvent.POD_REMOVED)
+            elif record is None:
+                self.queue.remove(key)
+            elif not self.cache.has_pod(key):  # not one we already bound (the pending watch may lag)
+                self.queue.add_or_update(record)
+        for event in events:
+            self.queue.on_cluster_event(event)
 
     def next_retry(self) -> float | None:
         """When the earliest pod in backoff may be tried again (for watch mode's sleep)."""
-        return min((b.retry_at for b in self.backoff.values()), default=None)
+        return self.queue.next_wake()
 
     def cycle(self) -> CycleStats:
-        """Observe → decide → act, once. Reads nodes and assigned pods only when something is pending."""
+        """Apply the watch events, (poll mode) list what is pending, and try every pod that is due, STEP_PODS
+        at a time with a look at the watch events in between; the cycle ends when its binds have."""
+        self.start()
         started = self.clock()
         stats = CycleStats()
-        if not self.may_act():  # a standby replica lists nothing: it costs the API server nothing
+        self._apply_inbox()  # a standby keeps its cache warm too, for a fast take-over
+        if not self.may_act():  # and lists nothing: it costs the API server nothing
             return stats
-        listed = self.api.pending_pods(self.profiles)
-        # Forget the backoff of pods that are no longer pending (bound, deleted).
-        uids = {PodRef.of(p).uid for p in listed}
-        self.backoff = {uid: entry for uid, entry in self.backoff.items() if uid in uids}
-        pending = [p for p in listed if self._ready(p)]
-        gated = sum(1 for p in listed if spec(p).scheduling_gates)
-        PENDING_PODS.labels("active").set(len(pending))
-        PENDING_PODS.labels("backoff").set(len(listed) - len(pending) - gated)
-        PENDING_PODS.labels("gated").set(gated)
-        stats.pending = len(pending)
-        if pending:
-            self._schedule(sorted(pending, key=queue_order), stats)
+        if self.config.mode == "poll":
+            listed = self.api.pending_pods(self.profiles)
+            self.queue.sync(pending_pod(p) for p in listed if not self.cache.has_pod(p["metadata"]["uid"]))
+        self.cache.expire()
+        for queue, count in self.queue.counts().items():
+            PENDING_PODS.labels(queue).set(count)
+        while step := [pod for _, pod in zip(range(STEP_PODS), iter(self.queue.pop, None), strict=False)]:
+            stats.pending += len(step)
+            stopped = self._schedule(step, stats)
+            self._reap(stats, wait=False)
+            if stopped:
+                break
+            if self.health:
+                self.health.beat()
+            self._apply_inbox()
+        self._reap(stats, wait=True)
         stats.seconds = self.clock() - started
         CYCLE_DURATION.observe(stats.seconds)
         return stats
 
-    def _schedule(self, pending: Sequence[V1Pod], stats: CycleStats) -> None:
-        nodes = snapshot(self.api.nodes(), self.api.assigned_pods())
-        by_name = {n.name: n for n in nodes}
-        cache = FilterCache()
-        in_flight: list[Future[None]] = []
-        for pod in pending:
+    def _schedule(self, pending: Sequence[PendingPod], stats: CycleStats) -> bool:
+        """Decide each pod against the cache, assume it and hand its bind to a bind thread. True when the
+        loop must stop binding (SIGTERM, or the lease is lost)."""
+        nodes = self.cache.node_list()
+        cache = FilterCache()  # node-only verdicts per pod shape: nodes do not change within a step
+        for i, entry in enumerate(pending):
+            try:
+                pod = pod_model(json.loads(entry.manifest))
+            except Exception:
+                log.exception("%s: cannot read the pod", entry.key, extra={"pod": entry.key})
+                self.queue.failed(entry.uid)
+                continue
             attempt = Attempt(pod, PodRef.of(pod), str(spec(pod).scheduler_name), self.clock())
+            if pod.metadata and pod.metadata.deletion_timestamp is not None:
+                log.debug("skip schedule deleting pod: %s", attempt.ref)
+                self.queue.remove(entry.uid)
+                continue
             try:
                 decision = self._decide(pod, nodes, cache)
             except Exception:
                 log.exception("%s: scheduling failed", attempt.ref, extra={"pod": str(attempt.ref)})
                 stats.errors += 1
                 self._record(attempt, "error")
+                self.queue.failed(entry.uid)
                 continue
             if decision.node is None:
                 stats.unschedulable += 1
                 self._record(attempt, "unschedulable")
                 self._unschedulable(pod, decision.message)
                 continue
-            # Later pods in this cycle must see this one on its node, or a burst piles onto one node.
-            by_name[decision.node].add_pod(assumed(pod, decision.node))
             if self.config.dry_run:
                 log.info("Would bind %s -> %s (dry run)", attempt.ref, decision.node)
+                self.queue.failed(entry.uid)
                 continue
             if not self.may_act():
                 log.info("stopping, or no longer the leader: this cycle ends before binding %s", attempt.ref)
-                break
-            in_flight.append(self.pool.submit(self._bind, attempt, decision.node, stats))
-        for future in in_flight:  # the cycle ends when its binds have (after SIGTERM only those already posted)
-            future.result()
+                for untried in pending[i:]:  # back to the queue as they were
+                    self.queue.release(untried.uid)
+                return True
+            # Later pods must see this one on its node, or a burst piles onto one node.
+            self.cache.assume(compact(PodInfo.of(pod, decision.node)))
+            future = self.pool.submit(self._bind, attempt, decision.node)
+            self._in_flight.append((attempt, decision.node, future))
+        return False
 
-    def _bind(self, attempt: Attempt, node: str, stats: CycleStats) -> None:
-        """In a bind thread: post the binding and report it at once, not at the end of the cycle."""
+    def _reap(self, stats: CycleStats, *, wait: bool) -> None:
+        """Learn how the finished binds went (all of them, with `wait`)."""
+        running = []
+        for attempt, node, future in self._in_flight:
+            if wait or future.done():
+                self._bound(attempt, node, future.result(), stats)
+            else:
+                running.append((attempt, node, future))
+        self._in_flight = running
+
+    def _bind(self, attempt: Attempt, node: str) -> tuple[BindResult, str] | None:
+        """In a bind thread: post the binding and report it at once, not at the end of the cycle.
+        None: not posted (leadership lost meanwhile) or failed after every retry."""
         key = str(attempt.ref)
         if not self.may_act():  # leadership may have gone while this bind waited for a thread
-            return
+            return None
         try:
             result, message = self.api.bind(attempt.pod, node)
         except Exception as e:  # noqa: BLE001 — retries are exhausted and the outcome is unknown
-            with self._lock:
-                stats.errors += 1
-                self._record(attempt, "error")
-                # No FailedScheduling here: the server may have bound it before the connection broke. If it
-                # did not, the pod is still pending next cycle, after a backoff.
-                self._back_off(attempt.ref)
             log.error("%s: bind to %s failed: %s", key, node, describe(e), extra={"pod": key, "node": node})
-            return
-        with self._lock:
-            if result is BindResult.BOUND:
-                stats.bound += 1
-                self._record(attempt, "scheduled")
-                entry = self.backoff.pop(attempt.ref.uid, None)
-                POD_SCHEDULING_ATTEMPTS.observe(1 + (entry.attempts if entry else 0))
-            elif result is BindResult.FORBIDDEN:
-                stats.errors += 1
-                self._record(attempt, "error")
+            return None
         if result is BindResult.BOUND:
             log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
             # Posted here, not queued: a crash then loses at most the events of the binds in flight.
@@ -204,16 +315,30 @@ class Scheduler:
             log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
         else:
             log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
+        return result, message
 
-    def _ready(self, pod: V1Pod) -> bool:
-        """Pods being deleted, gated, or backing off after a failure wait."""
-        if pod.metadata and pod.metadata.deletion_timestamp is not None:
-            log.debug("skip schedule deleting pod: %s", PodRef.of(pod))
-            return False
-        if spec(pod).scheduling_gates:
-            return False
-        entry = self.backoff.get(PodRef.of(pod).uid)
-        return entry is None or self.clock() >= entry.retry_at
+    def _bound(self, attempt: Attempt, node: str, outcome: tuple[BindResult, str] | None, stats: CycleStats) -> None:
+        """Back in the loop's thread: the cache and the queue learn how the bind went."""
+        uid = attempt.ref.uid
+        result = outcome[0] if outcome else None
+        if result is BindResult.BOUND:
+            stats.bound += 1
+            self._record(attempt, "scheduled")
+            POD_SCHEDULING_ATTEMPTS.observe(self.queue.done(uid))
+            self.cache.finish_binding(uid)
+            return
+        self.cache.forget(uid)
+        if result in (BindResult.ALREADY_BOUND, BindResult.GONE):  # the watch tells where it went, if anywhere
+            self.queue.remove(uid)
+            return
+        if outcome is None and not self.may_act():  # not posted: still pending, for the next leader or cycle
+            self.queue.release(uid)
+            return
+        # No FailedScheduling for an error: the server may have bound it before the connection broke. If it
+        # did not, the pod is tried again after a backoff.
+        stats.errors += 1
+        self._record(attempt, "error")
+        self.queue.failed(uid)
 
     def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo], cache: FilterCache) -> Decision:
         self._start = (self._start + 1) % max(len(nodes), 1)
@@ -224,20 +349,11 @@ class Scheduler:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
         ATTEMPT_DURATION.labels(result, attempt.profile).observe(self.clock() - attempt.started)
 
-    def _back_off(self, ref: PodRef) -> Backoff:
-        """1 s, 2 s, 4 s … up to 10 s before the pod is tried again (kube's per-pod backoff)."""
-        entry = self.backoff.setdefault(ref.uid, Backoff(message=""))
-        entry.attempts += 1
-        entry.retry_at = self.clock() + min(BACKOFF_INITIAL_SECONDS * 2 ** (entry.attempts - 1), BACKOFF_MAX_SECONDS)
-        return entry
-
     def _unschedulable(self, pod: V1Pod, message: str) -> None:
-        """Back off; post the event and the condition only when the message changes."""
+        """Park it until the cluster changes; post the event and the condition only when the message changes."""
         ref = PodRef.of(pod)
-        entry = self._back_off(ref)
-        if message == entry.message:
+        if not self.queue.unschedulable(ref.uid, message, wants_pod_adds=wants_pod_adds(pod)):
             return
-        entry.message = message
         log.info("%s unschedulable: %s", ref, message, extra={"pod": str(ref), "reason": "Unschedulable"})
         if self.config.dry_run or condition_message(pod) == message:
             return
@@ -245,6 +361,9 @@ class Scheduler:
         self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message)
 
     def close(self) -> None:
+        self.stop.set()
+        for informer in self.informers:
+            informer.close()
         self.pool.shutdown(wait=True)
         self.reports.shutdown(wait=True)
 
@@ -259,15 +378,22 @@ def run(
     *,
     may_act: Callable[[], bool] = lambda: True,
     health: Health | None = None,
-    wake: threading.Event | None = None,
 ) -> int:
-    """Cycle until `stop`. Polling sleeps `interval`; with `wake` (watch mode) the loop sleeps until a watch
-    event, the next backoff expiry, or a full pass every RESYNC_SECONDS, whichever comes first."""
-    scheduler = Scheduler(api, config, may_act)
+    """Cycle until `stop`. Polling sleeps `interval`; watch mode sleeps until a watch event, the next backoff
+    expiry, or RESYNC_SECONDS, whichever comes first."""
+    scheduler = Scheduler(api, config, may_act, stop=stop)
+    scheduler.health = health
     if config.once:  # one pass must be a real one: give leader election up to a lease duration to settle
         deadline = time.monotonic() + config.lease_duration + config.retry_period
         while not may_act() and not stop.is_set() and time.monotonic() < deadline:
             stop.wait(0.05)
+    if config.mode == "watch":  # so SIGTERM ends a watch-mode sleep at once
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            scheduler.wake.set()
+
+        threading.Thread(target=wake_on_stop, daemon=True).start()
     try:
         while not stop.is_set():
             try:
@@ -280,14 +406,14 @@ def run(
                 health.beat()
             if config.once:
                 break
-            if wake is None:
+            if config.mode == "poll":
                 stop.wait(config.interval)
                 continue
             retry_at = scheduler.next_retry()
             timeout = RESYNC_SECONDS if retry_at is None else max(0.0, min(RESYNC_SECONDS, retry_at - time.monotonic()))
-            if wake.wait(timeout):
+            if scheduler.wake.wait(timeout):
                 stop.wait(WATCH_BATCH_SECONDS)  # let a burst of events arrive: one cycle for all of them
-            wake.clear()
+            scheduler.wake.clear()
     finally:
         scheduler.close()
     return 0
@@ -351,24 +477,13 @@ def serve(config: Config, api: Api) -> int:
         may_act = lambda: not stop.is_set() and elector.is_leader()  # noqa: E731
         election = threading.Thread(target=elector.run, args=(stop,), name="leader-election")
         election.start()
-    wake = None
-    if config.mode == "watch":
-        wake = threading.Event()
-        Watcher(api, [p.scheduler_name for p in config.profiles], wake, stop).start()
-        threading.Thread(target=_wake_on, args=(stop, wake), daemon=True).start()
-    code = run(config, api, stop, may_act=may_act, health=health, wake=wake)
+    code = run(config, api, stop, may_act=may_act, health=health)
     if elector is not None:  # released only now that no bind is in flight, so the next leader never races us
         stop.set()
         election.join(timeout=config.retry_period + 5)
         elector.release()
     log.info("stopped")
     return code
-
-
-def _wake_on(stop: threading.Event, wake: threading.Event) -> None:
-    """So SIGTERM ends a watch-mode sleep at once."""
-    stop.wait()
-    wake.set()
 
 
 def _loggable(config: Config) -> dict[str, Any]:

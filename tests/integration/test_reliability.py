@@ -118,13 +118,13 @@ def add_nodes(env: Env, count: int = NODES) -> list[str]:
     return [env.node(f"n{i:02}", cpu="32", memory="128Gi", pods="200") for i in range(count)]
 
 
-def create_pods(env: Env, count: int) -> list[str]:
+def create_pods(env: Env, count: int, prefix: str = "p", labels: dict[str, str] | None = None) -> list[str]:
     """`count` small pods for env's scheduler, created 16 at a time."""
-    names = [f"p{i:04}" for i in range(count)]
+    names = [f"{prefix}{i:04}" for i in range(count)]
 
     def create(name: str) -> None:
         body = {
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": labels or {}},
             "spec": {
                 "schedulerName": env.scheduler_name,
                 "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": "10m"}}}],
@@ -706,6 +706,7 @@ def test_healthz_readyz_and_metrics_after_binding(env: Env, tmp_path: Path) -> N
             lambda: (
                 sample(port, "scheduler_pending_pods", queue="active")
                 + sample(port, "scheduler_pending_pods", queue="backoff")
+                + sample(port, "scheduler_pending_pods", queue="unschedulable")
                 == 1
             ),
             timeout=30,
@@ -721,7 +722,7 @@ def test_healthz_readyz_and_metrics_after_binding(env: Env, tmp_path: Path) -> N
     assert metrics[("scheduler_schedule_attempts_total", unschedulable)] >= 1
     assert metrics[("scheduler_scheduling_attempt_duration_seconds_count", scheduled)] == count
     pending = {dict(labels)["queue"]: v for (n, labels), v in metrics.items() if n == "scheduler_pending_pods"}
-    assert set(pending) == {"active", "backoff", "gated"}
+    assert set(pending) == {"active", "backoff", "unschedulable", "gated"}
     assert metrics[("scheduler_pod_scheduling_attempts_count", frozenset())] == count
     assert metrics[("my_scheduler_leader", frozenset())] == 1  # no election: it always acts
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -185,17 +186,16 @@ def test_a_pod_bound_by_someone_else_between_list_and_bind_is_not_retried(
     env.pod("p")
 
     class RacingApi(Api):
-        def pending_pods(self, names: Any) -> list[client.V1Pod]:
-            pods = super().pending_pods(names)
+        def pending_pods(self, names: Any, page_size: int = 500) -> Iterator[dict[str, Any]]:
+            pods = list(super().pending_pods(names, page_size))
             for pod in pods:
+                name = pod["metadata"]["name"]
                 binding = client.V1Binding(
-                    metadata=client.V1ObjectMeta(name=pod.metadata.name),
+                    metadata=client.V1ObjectMeta(name=name),
                     target=client.V1ObjectReference(kind="Node", name=node),
                 )
-                env.core.create_namespaced_pod_binding(
-                    pod.metadata.name, env.namespace, binding, _preload_content=False
-                )
-            return pods
+                env.core.create_namespaced_pod_binding(name, env.namespace, binding, _preload_content=False)
+            return iter(pods)
 
     from policies.config import default_profile
 

@@ -1,0 +1,185 @@
+"""The scheduler's view of the cluster, kept from watch events (informer.py), not rebuilt per cycle.
+
+- Compact records: a pod on a node is a `PodInfo` (~1 KB with its strings, against ~25 KB for a client model),
+  a node is its `NodeFacts`; each `NodeInfo` keeps its aggregates up to date pod by pod.
+- Assume / confirm / expire, as kube-scheduler's cache does: a pod is counted on its node as soon as it is
+  decided (assumed), so the next decision sees it; the watch confirms it; a failed bind forgets it; a bound pod
+  the watch never confirms expires after `ASSUMED_TTL_SECONDS`.
+- Pods whose node is not (or no longer) known wait aside and join the node when it appears.
+
+Owned by the scheduling loop's thread (informers hand their events over through the loop's inbox): no lock.
+The conversions from the API's JSON (`node_facts`, `pod_info`, `pending_pod`) run in the informer threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kubernetes.client import V1Node, V1Pod
+
+from policies.framework import NodeFacts, NodeInfo, PodInfo
+from scheduling_queue import PendingPod
+
+log = logging.getLogger("my-scheduler")
+
+ASSUMED_TTL_SECONDS = 30.0  # after its bind succeeded, how long an unconfirmed assumed pod is counted
+
+
+def node_facts(obj: dict[str, Any]) -> NodeFacts:
+    node = V1Node.from_dict(obj)
+    assert node is not None  # from_dict returns None only for None
+    return NodeFacts.of(node)
+
+
+def pod_model(obj: dict[str, Any]) -> V1Pod:
+    pod = V1Pod.from_dict(_without_managed_fields(obj))
+    assert pod is not None
+    return pod
+
+
+def pod_info(obj: dict[str, Any]) -> PodInfo:
+    return compact(PodInfo.of(pod_model(obj)))
+
+
+_shared: dict[object, Any] = {}
+
+
+def compact(pod: PodInfo) -> PodInfo:
+    """The record with its requests and ports shared with every equal one: pods of one workload ask for the
+    same, so 50,000 pods hold a few dozen of these instead of 150,000. (Labels are left alone: a StatefulSet's
+    pods each have their own, and this table never shrinks.) Shared values are never mutated. Called from the
+    loop's and the informers' threads: `setdefault` is atomic."""
+
+    def shared(value: Any) -> Any:
+        return _shared.setdefault((type(value), frozenset(value.items() if isinstance(value, dict) else value)), value)
+
+    return replace(
+        pod,
+        requests=shared(pod.requests),
+        nonzero_requests=shared(pod.nonzero_requests),
+        ports=shared(pod.ports),
+    )
+
+
+def pending_pod(obj: dict[str, Any]) -> PendingPod:
+    """The queue's record of a pending pod: its manifest as compact JSON, without managedFields."""
+    obj = _without_managed_fields(obj)
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    digest = hash(json.dumps([spec, meta.get("labels"), meta.get("deletionTimestamp")], sort_keys=True))
+    return PendingPod(
+        uid=meta["uid"],
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+        priority=int(spec.get("priority") or 0),
+        created=meta.get("creationTimestamp") or "",
+        gated=bool(spec.get("schedulingGates")),
+        manifest=json.dumps(obj, separators=(",", ":")).encode(),
+        spec_digest=digest,
+    )
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    if "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
+@dataclass(slots=True)
+class ClusterCache:
+    clock: Callable[[], float]
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    _where: dict[str, str] = field(default_factory=dict)  # pod uid → the node it is counted on
+    _waiting: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # node name → pods of an unknown node
+    _assumed: dict[str, float | None] = field(default_factory=dict)  # uid → expiry (None: bind in flight)
+    _sorted: list[NodeInfo] | None = None
+
+    # --- nodes --------------------------------------------------------------------------------------------
+
+    def set_node(self, facts: NodeFacts) -> bool:
+        """Add or update a node; False when nothing the policies read changed (a heartbeat)."""
+        info = self.nodes.get(facts.name)
+        if info is not None:
+            if info.facts == facts:
+                return False
+            info.set_facts(facts)
+            return True
+        self.nodes[facts.name] = info = NodeInfo(facts)
+        for pod in self._waiting.pop(facts.name, {}).values():
+            info.add_pod(pod)
+        self._sorted = None
+        return True
+
+    def remove_node(self, name: str) -> None:
+        info = self.nodes.pop(name, None)
+        if info is not None:
+            self._waiting[name] = dict(info.pods)  # they leave when their own DELETED events come
+            self._sorted = None
+
+    def node_list(self) -> list[NodeInfo]:
+        """The nodes sorted by name (the order sampling rotates over), rebuilt only when nodes come or go."""
+        if self._sorted is None:
+            self._sorted = sorted(self.nodes.values(), key=lambda n: n.name)
+        return self._sorted
+
+    # --- pods ---------------------------------------------------------------------------------------------
+
+    def add_pod(self, pod: PodInfo) -> str:
+        """A pod on a node, from the watch: 'confirmed' (we assumed it there), 'added', or 'changed'."""
+        confirmed = self._assumed.pop(pod.uid, False) is not False and self._where.get(pod.uid) == pod.node_name
+        known = self._remove(pod.uid) is not None
+        self._where[pod.uid] = pod.node_name
+        info = self.nodes.get(pod.node_name)
+        if info is not None:
+            info.add_pod(pod)
+        else:
+            self._waiting.setdefault(pod.node_name, {})[pod.uid] = pod
+        return "confirmed" if confirmed else "changed" if known else "added"
+
+    def remove_pod(self, uid: str) -> bool:
+        self._assumed.pop(uid, None)
+        return self._remove(uid) is not None
+
+    def has_pod(self, uid: str) -> bool:
+        return uid in self._where
+
+    def assume(self, pod: PodInfo) -> None:
+        """Count a decided pod on its node before its bind is posted."""
+        self.add_pod(pod)
+        self._assumed[pod.uid] = None
+
+    def finish_binding(self, uid: str) -> None:
+        """Its bind succeeded: expire it if the watch never confirms it."""
+        if uid in self._assumed:
+            self._assumed[uid] = self.clock() + ASSUMED_TTL_SECONDS
+
+    def forget(self, uid: str) -> None:
+        """Its bind failed: it no longer takes room."""
+        if self._assumed.pop(uid, False) is not False:
+            self._remove(uid)
+
+    def expire(self) -> None:
+        now = self.clock()
+        for uid in [u for u, deadline in self._assumed.items() if deadline is not None and deadline <= now]:
+            log.warning("assumed pod %s was never confirmed by the watch; it no longer counts", uid)
+            self.forget(uid)
+
+    def assumed(self) -> int:
+        return len(self._assumed)
+
+    def _remove(self, uid: str) -> PodInfo | None:
+        node = self._where.pop(uid, None)
+        if node is None:
+            return None
+        info = self.nodes.get(node)
+        if info is not None:
+            return info.remove_pod(uid)
+        waiting = self._waiting.get(node, {})
+        pod = waiting.pop(uid, None)
+        if not waiting:
+            self._waiting.pop(node, None)
+        return pod

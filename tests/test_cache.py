@@ -1,0 +1,166 @@
+"""The cluster cache: incremental aggregates, assume / confirm / forget / expire, pods of unknown nodes,
+and the JSON → record conversions it is fed with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient
+
+from cache import ASSUMED_TTL_SECONDS, ClusterCache, node_facts, pending_pod, pod_info
+from policies.framework import NodeFacts, NodeInfo, PodInfo
+from tests.builders import node, pod, port
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def on(name: str, node_name: str, **kwargs: Any) -> PodInfo:
+    return PodInfo.of(pod(name, **kwargs), node_name)
+
+
+def uid(name: str) -> str:
+    return f"uid-default-{name}"  # as tests.builders.pod names them
+
+
+def facts(name: str, **kwargs: Any) -> NodeFacts:
+    return NodeFacts.of(node(name, **kwargs))
+
+
+def as_json(model: Any) -> dict[str, Any]:
+    """As the API server sends it."""
+    out: dict[str, Any] = ApiClient().sanitize_for_serialization(model)
+    return out
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(clock: Clock) -> ClusterCache:
+    c = ClusterCache(clock)
+    c.set_node(facts("a"))
+    c.set_node(facts("b"))
+    return c
+
+
+def fresh(cache: ClusterCache, pods: list[PodInfo]) -> dict[str, NodeInfo]:
+    """The same cluster built in one go: what incremental updates must agree with."""
+    infos = {n.name: NodeInfo(n.facts) for n in cache.node_list()}
+    for p in pods:
+        infos[p.node_name].add_pod(p)
+    return infos
+
+
+def aggregates(info: NodeInfo) -> tuple[Any, ...]:
+    return (
+        set(info.pods),
+        info.requested,
+        info.nonzero_requested,
+        info.used_ports,
+        info.workloads,
+        set(info.anti_affinity_pods),
+    )
+
+
+def test_adds_and_removes_keep_every_aggregate_equal_to_a_fresh_build(cache: ClusterCache) -> None:
+    pods = [
+        on("web-1", "a", cpu="500m", memory="1Gi", owner="rs", host_ports=[port(8080)]),
+        on("web-2", "a", cpu="250m", owner="rs"),
+        on("db", "b", cpu="1", memory="2Gi"),
+    ]
+    for p in pods:
+        cache.add_pod(p)
+    assert cache.remove_pod(uid("web-1"))
+    assert not cache.remove_pod(uid("web-1"))
+    want = fresh(cache, pods[1:])
+    for info in cache.node_list():
+        assert aggregates(info) == aggregates(want[info.name])
+    assert cache.nodes["a"].workloads == Counter({"owner/rs": 1})
+    assert not cache.nodes["a"].used_ports
+
+
+def test_an_assumed_pod_counts_at_once_and_is_confirmed_by_the_watch(cache: ClusterCache) -> None:
+    p = on("p", "a", cpu="1")
+    cache.assume(p)
+    assert cache.nodes["a"].requested["cpu"] == 1000 and cache.assumed() == 1
+    assert cache.add_pod(p) == "confirmed"
+    assert cache.assumed() == 0 and cache.nodes["a"].requested["cpu"] == 1000
+
+
+def test_a_failed_bind_forgets_the_assumed_pod(cache: ClusterCache) -> None:
+    cache.assume(on("p", "a", cpu="1"))
+    cache.forget(uid("p"))
+    assert not cache.has_pod(uid("p")) and cache.nodes["a"].requested["cpu"] == 0
+
+
+def test_forget_leaves_a_confirmed_pod_alone(cache: ClusterCache) -> None:
+    p = on("p", "a", cpu="1")
+    cache.assume(p)
+    cache.add_pod(p)
+    cache.forget(uid("p"))
+    assert cache.has_pod(uid("p"))
+
+
+def test_a_bound_pod_the_watch_never_confirms_expires(cache: ClusterCache, clock: Clock) -> None:
+    cache.assume(on("p", "a", cpu="1"))
+    clock.now += 10 * ASSUMED_TTL_SECONDS
+    cache.expire()
+    assert cache.has_pod(uid("p")), "a bind still in flight never expires"
+    cache.finish_binding(uid("p"))
+    clock.now += ASSUMED_TTL_SECONDS - 1
+    cache.expire()
+    assert cache.has_pod(uid("p"))
+    clock.now += 1
+    cache.expire()
+    assert not cache.has_pod(uid("p")) and cache.nodes["a"].requested["cpu"] == 0
+
+
+def test_an_assumed_pod_seen_on_another_node_moves_there(cache: ClusterCache) -> None:
+    """Someone else bound it first (our bind then fails with 409)."""
+    cache.assume(on("p", "a", cpu="1"))
+    assert cache.add_pod(on("p", "b", cpu="1")) == "changed"
+    assert cache.nodes["a"].requested["cpu"] == 0 and cache.nodes["b"].requested["cpu"] == 1000
+    cache.forget(uid("p"))  # the 409 arrives after the watch: the pod stays where the watch saw it
+    assert cache.nodes["b"].requested["cpu"] == 1000
+
+
+def test_pods_of_an_unknown_node_wait_and_join_it(cache: ClusterCache) -> None:
+    cache.add_pod(on("p", "c", cpu="1"))
+    assert "c" not in cache.nodes and cache.has_pod(uid("p"))
+    cache.set_node(facts("c"))
+    assert cache.nodes["c"].requested["cpu"] == 1000
+    cache.remove_node("c")
+    assert [n.name for n in cache.node_list()] == ["a", "b"]
+    assert cache.remove_pod(uid("p"))
+
+
+def test_a_heartbeat_changes_nothing_a_new_taint_does(cache: ClusterCache) -> None:
+    assert not cache.set_node(facts("a"))
+    assert cache.set_node(facts("a", unschedulable=True))
+    assert cache.nodes["a"].unschedulable
+
+
+def test_json_conversions_keep_what_the_policies_read() -> None:
+    obj = as_json(pod("p", cpu="100m", memory="1Gi", labels={"app": "web"}))
+    obj["metadata"].update(uid="u1", managedFields=[{"manager": "kubectl"}], creationTimestamp="2026-11-26T07:00:00Z")
+    obj["spec"]["nodeName"] = "a"
+    info = pod_info(obj)
+    assert (info.uid, info.node_name, dict(info.labels), info.requests["cpu"]) == ("u1", "a", {"app": "web"}, 100)
+    queued = pending_pod(obj)
+    assert (queued.uid, queued.key, queued.created) == ("u1", "default/p", "2026-11-26T07:00:00Z")
+    assert b"managedFields" not in queued.manifest
+    status_only = {**obj, "status": {"conditions": [{"type": "PodScheduled", "status": "False"}]}}
+    assert pending_pod(status_only).spec_digest == queued.spec_digest
+    relabelled = {**obj, "metadata": {**obj["metadata"], "labels": {"app": "db"}}}
+    assert pending_pod(relabelled).spec_digest != queued.spec_digest
+    assert node_facts(as_json(node("n", cpu="2"))).allocatable["cpu"] == 2000
