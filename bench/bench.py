@@ -4,6 +4,7 @@
     python bench/bench.py --scenario quick --reps 3
     python bench/bench.py --scenario scale                 # opt-in: 5,000 nodes / 50,000 pods
     python bench/bench.py --scenario idle --idle-nodes 5000 --idle-pods 50000
+    python bench/bench.py --scenario steady-scale --contenders ours-poll,ours-watch,kube-scheduler-qps5000
     python bench/bench.py --scenario tiny --contenders ours-poll,raw-limit
 
 Each contender runs alone, in turn, in a fresh namespace under its own schedulerName, against the same nodes
@@ -54,6 +55,7 @@ class Scenario:
     pods: int
     reps: int  # default repetitions (--reps overrides)
     description: str
+    bound: int = 0  # pods bound by the harness before the contenders run (the load they must keep track of)
 
 
 def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
@@ -68,13 +70,17 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
             Scenario("headline", "batch", 1000, 5000, 1, "1,000 nodes, 5,000 pods created up front"),
             Scenario("idle", "idle", args.idle_nodes, args.idle_pods, 1,
                      f"{args.idle_nodes:,} nodes, {args.idle_pods:,} pods all bound, nothing pending; "
-                     f"{args.idle_seconds:g} s window"),
+                     f"{args.idle_seconds:g} s window", bound=args.idle_pods),
             Scenario("scale", "batch", 5000, 50000, 1, "5,000 nodes, 50,000 pods created up front"),
+            Scenario("steady-scale", "steady", 5000, steady_pods, 1,
+                     f"5,000 nodes carrying 50,000 bound pods, {args.steady_rate:g} pods/s arriving for "
+                     f"{args.steady_seconds:g} s", bound=50000),
         )
     }  # fmt: skip
 
 
 DEFAULT_SET = ("quick", "steady", "headline", "idle")
+OPT_IN = ("scale", "steady-scale")
 NOT_IN = {"steady": {"raw-limit"}, "idle": {"raw-limit"}}  # raw-limit binds once and exits
 
 
@@ -83,8 +89,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="default",
-        help="comma list of tiny, quick, headline, steady, idle, scale; 'default' (quick, steady, headline, "
-        "idle) or 'all' (default + scale)",
+        help="comma list of tiny, quick, headline, steady, idle, scale, steady-scale; 'default' (quick, steady, "
+        "headline, idle) or 'all' (default + scale, steady-scale)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default: 3 for quick, 1 else)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help=f"comma list of {', '.join(CONTENDERS)}")
@@ -109,7 +115,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     known = scenarios(args)
     names: list[str] = []
     for word in (w.strip() for w in args.scenario.split(",")):
-        expanded = DEFAULT_SET if word == "default" else (*DEFAULT_SET, "scale") if word == "all" else (word,)
+        expanded = DEFAULT_SET if word == "default" else (*DEFAULT_SET, *OPT_IN) if word == "all" else (word,)
         for name in expanded:
             if name not in known:
                 parser.error(f"unknown scenario {name!r}; choose from {', '.join(known)}, default, all")
@@ -158,7 +164,7 @@ def run_scenario(
     started_utc = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     cluster.ensure_nodes(scenario.nodes, progress)
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    idle_namespace = prepare_idle(cluster, scenario.pods, progress) if scenario.kind == "idle" else None
+    idle_namespace = prepare_idle(cluster, scenario.bound, progress) if scenario.bound else None
     # The API server's own requests and CPU, on this scenario's cluster, with no scheduler running.
     quiet = args.idle_seconds if scenario.kind == "idle" else 10.0
     progress.say(f"measuring the API server's background ({quiet:.0f} s)")
