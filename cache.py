@@ -147,6 +147,19 @@ class ClusterCache:
     def has_pod(self, uid: str) -> bool:
         return uid in self._where
 
+    def assumed_on(self, uid: str) -> str | None:
+        """The node a pod is assumed on (None when it is not assumed). Informer threads ask it, so it reads
+        two dicts without a lock; the answer may be stale, and `confirm` checks again."""
+        return self._where.get(uid) if uid in self._assumed else None
+
+    def confirm(self, uid: str, node: str) -> bool:
+        """The watch saw our bind: the assumed pod stays as it is. False when it is not (or no longer) assumed
+        on that node."""
+        if self._where.get(uid) != node or uid not in self._assumed:
+            return False
+        del self._assumed[uid]
+        return True
+
     def assume(self, pod: PodInfo) -> None:
         """Count a decided pod on its node before its bind is posted."""
         self.add_pod(pod)

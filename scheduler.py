@@ -57,7 +57,6 @@ from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 log = logging.getLogger("my-scheduler")
 
 RESYNC_SECONDS = 30.0  # watch mode: the longest sleep (the queue's periodic flush needs a turn)
-WATCH_BATCH_SECONDS = 0.05  # watch mode: how long a wake-up waits for the rest of a burst
 SYNC_TIMEOUT_SECONDS = 120.0  # how long the first LISTs may take before the loop gives up waiting
 # Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
 # a decision's view of the cluster can be.
@@ -156,6 +155,11 @@ class Scheduler:
         self._deliver("node", kind, obj, node_facts)
 
     def _on_assigned(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if kind != "DELETED" and self.cache.assumed_on(meta["uid"]) == obj["spec"].get("nodeName"):
+            # Our own bind coming back: the loop only has to confirm it, no need to read the pod again.
+            self.inbox.put(("confirm", meta["uid"], obj))
+            return
         self._deliver("pod", kind, obj, pod_info)
 
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
@@ -192,6 +196,10 @@ class Scheduler:
                     self.cache.remove_node(key)
                 elif self.cache.set_node(record):
                     events.add(ClusterEvent.NODE_CHANGED)
+            elif what == "confirm":
+                self.queue.remove(key)
+                if not self.cache.confirm(key, record["spec"]["nodeName"]):  # forgotten meanwhile: read it after all
+                    self.inbox.put(("pod", key, pod_info(record)))
             elif what == "pod":
                 if record is None:
                     if self.cache.remove_pod(key):
@@ -411,8 +419,7 @@ def run(
                 continue
             retry_at = scheduler.next_retry()
             timeout = RESYNC_SECONDS if retry_at is None else max(0.0, min(RESYNC_SECONDS, retry_at - time.monotonic()))
-            if scheduler.wake.wait(timeout):
-                stop.wait(WATCH_BATCH_SECONDS)  # let a burst of events arrive: one cycle for all of them
+            scheduler.wake.wait(timeout)
             scheduler.wake.clear()
     finally:
         scheduler.close()

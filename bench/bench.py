@@ -93,7 +93,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "headline, idle) or 'all' (default + scale, steady-scale)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default: 3 for quick, 1 else)")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS), help=f"comma list of {', '.join(CONTENDERS)}")
+    available = [n for n, c in CONTENDERS.items() if not c.checkout_env or os.environ.get(c.checkout_env)]
+    parser.add_argument("--contenders", default=",".join(available), help=f"comma list of {', '.join(CONTENDERS)}")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before a run is given up (default 600)")
     parser.add_argument(
         "--naive-timeout", type=float, default=30, help="the same for naive, which needs hours at scale (default 30)"

@@ -26,10 +26,18 @@ class Contender:
     extra_args: tuple[str, ...] = ()
     qps: int | None = None  # kube-scheduler's clientConnection qps and burst; None: its defaults (50/100)
     daemon: bool = True  # raw-limit binds what is pending and exits
+    # Ours from another checkout (an environment variable names its folder): an earlier version of the
+    # scheduler measured in the same run, e.g. `git worktree add /tmp/baseline <commit>`.
+    checkout_env: str | None = None
 
     def command(self, scheduler_name: str, kubeconfig: str, workdir: Path, bin_dir: Path) -> list[str]:
         if self.kind == "ours":
-            return [sys.executable, str(ROOT / "scheduler.py"), "--scheduler-name", scheduler_name,
+            root = ROOT
+            if self.checkout_env:
+                if not os.environ.get(self.checkout_env):
+                    raise RuntimeError(f"{self.name} needs {self.checkout_env}=<a checkout of the baseline commit>")
+                root = Path(os.environ[self.checkout_env])
+            return [sys.executable, str(root / "scheduler.py"), "--scheduler-name", scheduler_name,
                     "--kubeconfig", kubeconfig, *self.extra_args]  # fmt: skip
         if self.kind == "naive":
             return [
@@ -68,6 +76,7 @@ CONTENDERS = {
     for c in (
         Contender("ours-poll", "ours"),
         Contender("ours-watch", "ours", ("--mode", "watch")),
+        Contender("ours-baseline", "ours", checkout_env="MY_SCHEDULER_BASELINE"),
         Contender("kube-scheduler-default", "kube"),
         Contender("kube-scheduler-qps5000", "kube", qps=5000),
         Contender("naive", "naive"),

@@ -164,3 +164,12 @@ def test_json_conversions_keep_what_the_policies_read() -> None:
     relabelled = {**obj, "metadata": {**obj["metadata"], "labels": {"app": "db"}}}
     assert pending_pod(relabelled).spec_digest != queued.spec_digest
     assert node_facts(as_json(node("n", cpu="2"))).allocatable["cpu"] == 2000
+
+
+def test_our_bind_seen_by_the_watch_is_confirmed_without_reading_the_pod_again(cache: ClusterCache) -> None:
+    cache.assume(on("p", "a", cpu="1"))
+    assert cache.assumed_on(uid("p")) == "a"
+    assert not cache.confirm(uid("p"), "b"), "seen on another node: not ours to confirm"
+    assert cache.confirm(uid("p"), "a")
+    assert cache.assumed_on(uid("p")) is None and cache.nodes["a"].requested["cpu"] == 1000
+    assert not cache.confirm(uid("p"), "a")
