@@ -51,7 +51,7 @@ from observability import (
     setup_logging,
 )
 from policies.config import ConfigError
-from policies.framework import Decision, FilterCache, NodeInfo, PodInfo, nodes_to_find, schedule
+from policies.framework import Code, Decision, FilterCache, NodeInfo, PodInfo, nodes_to_find, schedule
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
@@ -266,10 +266,15 @@ class Scheduler:
                 log.debug("skip schedule deleting pod: %s", attempt.ref)
                 self.queue.remove(entry.uid)
                 continue
-            try:
-                decision = self._decide(pod, nodes, cache)
-            except Exception:
-                log.exception("%s: scheduling failed", attempt.ref, extra={"pod": str(attempt.ref)})
+            decision = self._decide(pod, nodes, cache)
+            if decision.status.code is Code.ERROR:  # a plugin's bug (kube's framework.Error): retried after a backoff
+                log.error(
+                    "%s: scheduling failed: %s",
+                    attempt.ref,
+                    decision.message,
+                    exc_info=decision.status.error,
+                    extra={"pod": str(attempt.ref)},
+                )
                 stats.errors += 1
                 self._record(attempt, "error")
                 self.queue.failed(entry.uid)

@@ -11,15 +11,17 @@ As kube-scheduler v1.37 computes it (noderesources/balanced_allocation.go):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, CycleState, NodeInfo, Normalize
+from policies.framework import MAX_SCORE, CycleState, Key, NodeInfo, Normalize
 from policies.node_resources_fit import requested_fractions
 from policies.resources import CPU, MEMORY, pod_requests
 
 RESOURCES = (CPU, MEMORY)
+_REQUESTS: Key[Counter[str]] = Key("NodeResourcesBalancedAllocation/requests")
 
 
 def balance(fractions: Sequence[float]) -> int:
@@ -39,7 +41,7 @@ class NodeResourcesBalancedAllocation:
     normalize = Normalize.NONE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        requests = state.memo(f"{self.name}/requests", lambda: pod_requests(pod))
+        requests = state.memo(_REQUESTS, lambda: pod_requests(pod))
         if not any(requests[r] for r in RESOURCES):
             return 0.0
         after = {r: node.requested[r] + requests[r] for r in RESOURCES}

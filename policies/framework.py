@@ -8,10 +8,11 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
 
@@ -29,12 +30,14 @@ MAX_SCORE = 100
 class Code(enum.Enum):
     SUCCESS = "Success"
     UNSCHEDULABLE = "Unschedulable"
+    ERROR = "Error"  # a plugin bug, not a verdict on the node (kube's framework.Error)
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     code: Code = Code.SUCCESS
     reasons: tuple[str, ...] = ()
+    error: Exception | None = None  # what an ERROR status was made from, for the traceback in the log
 
     @property
     def ok(self) -> bool:
@@ -43,6 +46,19 @@ class Status:
 
 def unschedulable(*reasons: str) -> Status:
     return Status(Code.UNSCHEDULABLE, reasons)
+
+
+def as_error(plugin: str, phase: str, error: Exception) -> Status:
+    """kube's framework.AsStatus: a plugin that raised, reported with its name and the exception's text."""
+    return Status(Code.ERROR, (f'running {phase} plugin "{plugin}": {type(error).__name__}: {error}',), error)
+
+
+class PluginError(Exception):
+    """Carries a plugin's ERROR status out of the per-node loops to `schedule`, which reports it."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.reasons[0])
+        self.status = status
 
 
 SUCCESS = Status()
@@ -215,27 +231,49 @@ def snapshot(nodes: Iterable[V1Node], assigned: Iterable[V1Pod]) -> list[NodeInf
 _T = TypeVar("_T")
 
 
+class Key(Generic[_T]):
+    """A typed CycleState key (kube's StateKey): one module constant per piece of scratch state, so `memo`
+    gives back the type that was stored. Keys compare by identity; the name is for reading."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Key({self.name!r})"
+
+
 class CycleState:
     """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
 
     def __init__(self, nodes: Sequence[NodeInfo]) -> None:
         self.nodes = nodes
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
-        self._memo: dict[str, object] = {}
+        self._memo: dict[Key[Any], Any] = {}
 
-    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
+    def memo(self, key: Key[_T], compute: Callable[[], _T]) -> _T:
         if key not in self._memo:
             self._memo[key] = compute()
-        return self._memo[key]  # type: ignore[return-value]
+        value: _T = self._memo[key]  # stored under a Key[_T] by the line above
+        return value
 
 
 class FilterPlugin(Protocol):
-    """Optionally also `skips(pod, state) -> bool`: True when the filter passes every node for this pod (kube's
-    PreFilter Skip), so it is not run per node; and `node_only = True` (see FilterCache)."""
-
     name: str
+    # True when the verdict reads only the pod's spec and the node object, so FilterCache may reuse it.
+    node_only: ClassVar[bool]
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status: ...
+
+
+@runtime_checkable
+class PreFilterSkip(Protocol):
+    """A filter that can tell, once per pod, that it passes every node (kube's PreFilter returning Skip), so it
+    is not run per node. Declared by subclassing, so a misspelt method is an abstract one left unimplemented."""
+
+    @abstractmethod
+    def skips(self, pod: V1Pod, state: CycleState) -> bool: ...
 
 
 class Normalize(enum.Enum):
@@ -245,13 +283,19 @@ class Normalize(enum.Enum):
 
 
 class ScorePlugin(Protocol):
-    """Optionally also `uniform_score(pod, state) -> float | None`: the normalised score every node gets when
-    the plugin has nothing to tell nodes apart for this pod (kube's PreScore Skip), else None."""
-
     name: str
     normalize: Normalize
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float: ...
+
+
+@runtime_checkable
+class UniformScore(Protocol):
+    """A score that can tell, once per pod, that every node gets the same normalised score (kube's PreScore
+    returning Skip): `uniform_score` returns it, or None when nodes must be scored one by one."""
+
+    @abstractmethod
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None: ...
 
 
 def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
@@ -267,34 +311,68 @@ def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """One scheduler name with its filters and weighted score plugins (a kube-scheduler profile)."""
+    """One scheduler name with its filters and weighted score plugins (a kube-scheduler profile).
+
+    The plugins' optional capabilities are resolved here, once: `isinstance` against a Protocol is too slow
+    for every pod and node."""
 
     scheduler_name: str
     filters: tuple[FilterPlugin, ...]
     scores: tuple[tuple[ScorePlugin, int], ...]
+    node_only_filters: tuple[FilterPlugin, ...] = field(init=False, repr=False, compare=False)
+    # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
+    pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
+    # (plugin, weight, the plugin again when it can give a uniform score, else None)
+    weighted_scores: tuple[tuple[ScorePlugin, int, UniformScore | None], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass sets its derived fields through object.__setattr__.
+        object.__setattr__(self, "node_only_filters", tuple(p for p in self.filters if p.node_only))
+        object.__setattr__(
+            self,
+            "pod_filters",
+            tuple((p, p if isinstance(p, PreFilterSkip) else None) for p in self.filters if not p.node_only),
+        )
+        object.__setattr__(
+            self,
+            "weighted_scores",
+            tuple((p, w, p if isinstance(p, UniformScore) else None) for p, w in self.scores),
+        )
 
 
 def run_filters(profile: Profile, pod: V1Pod, node: NodeInfo, state: CycleState) -> dict[str, Status]:
-    """Every filter's verdict for one node: all of them, so that every failing reason can be shown."""
-    return {plugin.name: plugin.filter(pod, node, state) for plugin in profile.filters}
+    """Every filter's verdict for one node: all of them, so that every failing reason can be shown. A filter
+    that raises gets an ERROR status."""
+    verdicts = {}
+    for plugin in profile.filters:
+        try:
+            verdicts[plugin.name] = plugin.filter(pod, node, state)
+        except Exception as e:  # noqa: BLE001 — any exception from a plugin is its bug, reported as a Status
+            verdicts[plugin.name] = as_error(plugin.name, "filter", e)
+    return verdicts
 
 
 def run_scores(
     profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState
 ) -> tuple[list[float], dict[str, list[float]]]:
-    """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`."""
+    """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`. A plugin that
+    raises or scores outside 0..100 raises PluginError with its ERROR status."""
     state.scored = nodes
     totals = [0.0] * len(nodes)
     per_plugin: dict[str, list[float]] = {}
-    for plugin, weight in profile.scores:
-        uniform = getattr(plugin, "uniform_score", None)
-        same = uniform(pod, state) if uniform else None
-        if same is not None:
-            normalised = [float(same)] * len(nodes)
-        else:
-            normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
-        if any(not 0 <= s <= MAX_SCORE for s in normalised):
-            raise ValueError(f"plugin {plugin.name} returned a score outside 0..{MAX_SCORE}")
+    for plugin, weight, uniform in profile.weighted_scores:
+        try:
+            same = uniform.uniform_score(pod, state) if uniform else None
+            if same is not None:
+                normalised = [float(same)] * len(nodes)
+            else:
+                normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
+            if any(not 0 <= s <= MAX_SCORE for s in normalised):
+                raise ValueError(f"a score outside 0..{MAX_SCORE}")
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "score", e)) from e
         per_plugin[plugin.name] = normalised
         totals = [t + weight * s for t, s in zip(totals, normalised, strict=True)]
     return totals, per_plugin
@@ -315,13 +393,15 @@ def failure_message(node_count: int, reasons_per_node: Iterable[Iterable[str]]) 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of scheduling one pod: a node, or the reasons no node fits (per node name)."""
+    """The outcome of scheduling one pod: a node, or the reasons no node fits (per node name), or a plugin's
+    ERROR status (`status`; `message` is its text)."""
 
     node: str | None
     message: str
     verdicts: dict[str, dict[str, Status]]
     totals: dict[str, float]
     scores: dict[str, dict[str, float]]
+    status: Status = SUCCESS
 
 
 def nodes_to_find(total: int, percentage: int = 0) -> int:
@@ -334,9 +414,9 @@ def nodes_to_find(total: int, percentage: int = 0) -> int:
 
 
 class FilterCache:
-    """Within one cycle, the filters that read only the pod's spec and the node object (plugins with
-    `node_only = True`) give the same verdict for every pod with the same such spec, so a burst of identical
-    pods pays for them once per node, not once per pod and node. Nodes do not change within a cycle."""
+    """Within one cycle, the filters that read only the pod's spec and the node object (`node_only`) give the
+    same verdict for every pod with the same such spec, so a burst of identical pods pays for them once per
+    node, not once per pod and node. Nodes do not change within a cycle."""
 
     def __init__(self) -> None:
         self._passed: dict[str, dict[str, bool]] = {}
@@ -348,16 +428,28 @@ class FilterCache:
         return self._passed.setdefault(key, {})
 
 
-def _skips(plugin: FilterPlugin, pod: V1Pod, state: CycleState) -> bool:
-    skips = getattr(plugin, "skips", None)
-    return bool(skips(pod, state)) if skips else False
+def _skips(plugin: FilterPlugin, pre: PreFilterSkip | None, pod: V1Pod, state: CycleState) -> bool:
+    try:
+        return pre is not None and pre.skips(pod, state)
+    except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+        raise PluginError(as_error(plugin.name, "prefilter", e)) from e
 
 
 def _passes(filters: Sequence[FilterPlugin], pod: V1Pod, node: NodeInfo, state: CycleState) -> bool:
-    for plugin in filters:  # noqa: SIM110 — a plain loop is faster, and this runs for every pod and node
-        if plugin.filter(pod, node, state).code is not Code.SUCCESS:
+    for plugin in filters:  # a plain loop is faster, and this runs for every pod and node
+        try:
+            status = plugin.filter(pod, node, state)
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "filter", e)) from e
+        if status.code is not Code.SUCCESS:
+            if status.code is Code.ERROR:
+                raise PluginError(status)
             return False
     return True
+
+
+def _errors(verdicts: Mapping[str, Mapping[str, Status]]) -> Status | None:
+    return next((s for v in verdicts.values() for s in v.values() if s.code is Code.ERROR), None)
 
 
 def schedule(
@@ -374,15 +466,31 @@ def schedule(
     pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
 
     Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
-    daemon's path stops at a node's first failing filter."""
+    daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
+    status naming it (kube's framework.Error), with the verdicts gathered so far."""
+    verdicts: dict[str, dict[str, Status]] = {}
+    try:
+        return _schedule(profile, pod, nodes, verdicts, find=find, start=start, cache=cache, explain=explain)
+    except PluginError as e:
+        return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
+
+
+def _schedule(
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    verdicts: dict[str, dict[str, Status]],
+    *,
+    find: int | None,
+    start: int,
+    cache: FilterCache | None,
+    explain: bool,
+) -> Decision:
     state = CycleState(nodes)
     find = len(nodes) if find is None else find
-    node_only = [p for p in profile.filters if getattr(p, "node_only", False)]
-    others = [
-        p for p in profile.filters if not getattr(p, "node_only", False) and not (explain or _skips(p, pod, state))
-    ]
+    node_only = profile.node_only_filters
+    others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
     cached = cache.verdicts(pod) if cache is not None else {}
-    verdicts: dict[str, dict[str, Status]] = {}
     feasible: list[NodeInfo] = []
     for i in range(len(nodes)):
         node = nodes[(start + i) % len(nodes)]
@@ -398,10 +506,13 @@ def schedule(
             feasible.append(node)
             if len(feasible) >= find:
                 break
+    if not verdicts and not feasible:
+        verdicts.update((n.name, run_filters(profile, pod, n, state)) for n in nodes)
+    if error := _errors(verdicts):
+        raise PluginError(error)
     if not feasible:
-        verdicts = verdicts or {n.name: run_filters(profile, pod, n, state) for n in nodes}
         message = failure_message(len(nodes), (reasons(v) for v in verdicts.values()))
-        return Decision(None, message, verdicts, {}, {})
+        return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)))
     totals, per_plugin = run_scores(profile, pod, feasible, state)
     by_name = {n.name: t for n, t in zip(feasible, totals, strict=True)}
     scores = (

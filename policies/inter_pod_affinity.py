@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
-from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unschedulable
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -116,14 +117,18 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
     return not s.affinity_domains and s.self_affinity
 
 
-class InterPodAffinity:
+_STATE: Key[_State | None] = Key("InterPodAffinity/state")
+
+
+class InterPodAffinity(PreFilterSkip):
     name = "InterPodAffinity"
+    node_only: ClassVar[bool] = False
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return state.memo(f"{self.name}/filter", lambda: _state(pod, state.nodes)) is None
+        return state.memo(_STATE, lambda: _state(pod, state.nodes)) is None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(f"{self.name}/filter", lambda: _state(pod, state.nodes))
+        s = state.memo(_STATE, lambda: _state(pod, state.nodes))
         if s is None:
             return SUCCESS
         if not _affinity_satisfied(s, node.labels):

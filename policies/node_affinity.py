@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from kubernetes.client import V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1PreferredSchedulingTerm
 
-from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, UniformScore, unschedulable
 
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
@@ -79,9 +80,9 @@ def _preferred(pod: V1Pod) -> list[V1PreferredSchedulingTerm]:
     return list((node_affinity.preferred_during_scheduling_ignored_during_execution if node_affinity else None) or [])
 
 
-class NodeAffinity:
+class NodeAffinity(UniformScore):
     name = "NodeAffinity"
-    node_only = True  # reads only the pod's spec and the node object (FilterCache)
+    node_only: ClassVar[bool] = True  # reads only the pod's spec and the node object (FilterCache)
     normalize = Normalize.MAX
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:

@@ -7,6 +7,8 @@ controllers, never come) and answer as if the taint were there: same message, sa
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from kubernetes.client import V1Pod, V1Taint
 
 from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
@@ -18,7 +20,7 @@ UNREACHABLE = V1Taint(key="node.kubernetes.io/unreachable", effect="NoSchedule")
 
 class NodeReady:
     name = "NodeReady"
-    node_only = True  # reads only the pod's spec and the node object (FilterCache)
+    node_only: ClassVar[bool] = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         ready = node.ready

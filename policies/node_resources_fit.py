@@ -4,22 +4,29 @@ which are mirror images of one formula."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import MAX_SCORE, SUCCESS, CycleState, Key, NodeInfo, Normalize, Status, unschedulable
 from policies.resources import CPU, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
 
+_REQUESTS: Key[list[tuple[str, int]]] = Key("NodeResourcesFit/requests")
+# Shared by LeastAllocated and MostAllocated: the same numbers for both.
+_NONZERO_REQUESTS: Key[Counter[str]] = Key("allocation/requests")
+
 
 class NodeResourcesFit:
     name = "NodeResourcesFit"
+    node_only: ClassVar[bool] = False
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
-        requests = state.memo(self.name, lambda: sorted((r, n) for r, n in pod_requests(pod).items() if n > 0))
+        requests = state.memo(_REQUESTS, lambda: sorted((r, n) for r, n in pod_requests(pod).items() if n > 0))
         allocatable, requested = node.allocatable, node.requested
         short = [
             TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
@@ -33,7 +40,7 @@ def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float |
     """Mean over cpu and memory of (requested after placing the pod) / allocatable, each capped at 1; resources
     the node has none of are left out, and with neither there is nothing to score (None), as in kube.
     Written out by hand: it runs for every pod and every feasible node."""
-    requests = state.memo("allocation/requests", lambda: nonzero_requests(pod))
+    requests = state.memo(_NONZERO_REQUESTS, lambda: nonzero_requests(pod))
     allocatable, used = node.allocatable, node.nonzero_requested
     total, count = 0.0, 0
     for resource in (CPU, MEMORY):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from kubernetes.client import V1Pod, V1Taint
 
 from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
@@ -14,7 +16,7 @@ _CORDON_TAINT = V1Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedu
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
-    node_only = True  # reads only the pod's spec and the node object (FilterCache)
+    node_only: ClassVar[bool] = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         return unschedulable(UNSCHEDULABLE) if node.unschedulable and not tolerated(pod, _CORDON_TAINT) else SUCCESS

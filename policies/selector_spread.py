@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, CycleState, NodeInfo, Normalize, workload
+from policies.framework import MAX_SCORE, CycleState, Key, NodeInfo, Normalize, workload
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONE_WEIGHT = 2 / 3
+
+
+_SPREAD: Key[_Spread] = Key("SelectorSpread/spread")
 
 
 class SelectorSpread:
@@ -20,7 +23,7 @@ class SelectorSpread:
     normalize = Normalize.NONE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        spread = state.memo(self.name, lambda: _Spread.of(pod, state))
+        spread = state.memo(_SPREAD, lambda: _Spread.of(pod, state))
         if spread.key is None:
             return MAX_SCORE
         score = _emptiness(node.workloads.get(spread.key, 0), spread.node_max)

@@ -4,13 +4,25 @@ PreferNoSchedule taints it does not tolerate lower the node's score."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from kubernetes.client import V1Pod, V1Taint, V1Toleration
 
-from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    Status,
+    UniformScore,
+    unschedulable,
+)
 
 UNTOLERATED = "node(s) had untolerated taint {{{key}: {value}}}"
 FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
+_SOFT: Key[bool] = Key("TaintToleration/any PreferNoSchedule taint")
 
 
 def tolerates(toleration: V1Toleration, taint: V1Taint) -> bool:
@@ -40,9 +52,9 @@ def untolerated_reason(taint: V1Taint) -> str:
     return UNTOLERATED.format(key=taint.key, value=taint.value or "")
 
 
-class TaintToleration:
+class TaintToleration(UniformScore):
     name = "TaintToleration"
-    node_only = True  # reads only the pod's spec and the node object (FilterCache)
+    node_only: ClassVar[bool] = True  # reads only the pod's spec and the node object (FilterCache)
     normalize = Normalize.REVERSE
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
@@ -52,7 +64,7 @@ class TaintToleration:
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
         """Every node scores 100 when no node has a PreferNoSchedule taint (the common case)."""
-        soft = state.memo(self.name, lambda: any(t.effect == "PreferNoSchedule" for n in state.nodes for t in n.taints))
+        soft = state.memo(_SOFT, lambda: any(t.effect == "PreferNoSchedule" for n in state.nodes for t in n.taints))
         return None if soft else MAX_SCORE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:

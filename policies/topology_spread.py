@@ -27,11 +27,23 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from kubernetes.client import V1LabelSelector, V1Pod
 
 from policies import labels
-from policies.framework import MAX_SCORE, SUCCESS, CycleState, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    PreFilterSkip,
+    Status,
+    UniformScore,
+    unschedulable,
+)
 from policies.node_affinity import matches as node_affinity_matches
 from policies.taint_toleration import FILTERED_EFFECTS, untolerated
 
@@ -138,8 +150,13 @@ def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, int] | None
     return {name: MAX_SCORE * (top + bottom - s) // top for name, s in raw.items()}
 
 
-class PodTopologySpread:
+_FILTER_STATE: Key[_FilterState | None] = Key("PodTopologySpread/filter")
+_SCORE_STATE: Key[dict[str, int] | None] = Key("PodTopologySpread/score")
+
+
+class PodTopologySpread(PreFilterSkip, UniformScore):
     name = "PodTopologySpread"
+    node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
@@ -149,7 +166,7 @@ class PodTopologySpread:
         return 0.0 if not constraints(pod, SCHEDULE_ANYWAY) else None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(f"{self.name}/filter", lambda: _filter_state(pod, state.nodes))
+        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state.nodes))
         if s is None:
             return SUCCESS
         for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
@@ -164,5 +181,5 @@ class PodTopologySpread:
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
         so does a node missing one of the keys (kube's ignored nodes)."""
-        scores = state.memo(f"{self.name}/score", lambda: _score_state(pod, state.nodes))
+        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes))
         return float(scores.get(node.name, 0)) if scores else 0.0

@@ -1,5 +1,6 @@
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import pytest
 from kubernetes.client import V1Pod
@@ -7,15 +8,19 @@ from kubernetes.client import V1Pod
 from policies.config import default_profile
 from policies.framework import (
     MAX_SCORE,
+    SUCCESS,
+    Code,
     CycleState,
+    Key,
     NodeInfo,
     Normalize,
     PodInfo,
+    PreFilterSkip,
     Profile,
+    Status,
     failure_message,
     nodes_to_find,
     normalise,
-    run_scores,
     schedule,
 )
 from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
@@ -134,8 +139,84 @@ def test_scores_are_weighted_and_summed() -> None:
 
 def test_a_score_outside_the_range_is_a_plugin_bug() -> None:
     nodes = [node_info(node("a"))]
-    with pytest.raises(ValueError, match=r"outside 0\.\.100"):
-        run_scores(profile_with((Fixed({"a": MAX_SCORE + 1}), 1)), pod(), nodes, CycleState(nodes))
+    decision = schedule(profile_with((Fixed({"a": MAX_SCORE + 1}), 1)), pod(), nodes)
+    assert decision.node is None
+    assert decision.status.code is Code.ERROR
+    assert decision.message == 'running score plugin "Fixed": ValueError: a score outside 0..100'
+
+
+class Broken:
+    """A filter with a bug: it raises on node `b`."""
+
+    name = "Broken"
+    node_only: ClassVar[bool] = False
+
+    def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+        if node.name == "b":
+            raise KeyError("b")
+        return SUCCESS
+
+
+@pytest.mark.parametrize("explain", [False, True], ids=["the daemon's path", "explain"])
+def test_a_filter_that_raises_is_an_error_status_naming_it(explain: bool) -> None:
+    nodes = [node_info(node("a")), node_info(node("b"))]
+    decision = schedule(Profile("t", (Broken(),), ()), pod(), nodes, explain=explain)
+    assert decision.node is None
+    assert decision.status.code is Code.ERROR
+    assert decision.message == "running filter plugin \"Broken\": KeyError: 'b'"
+    assert isinstance(decision.status.error, KeyError)
+
+
+def test_a_filter_returning_an_error_status_fails_the_pod_even_where_other_nodes_fit() -> None:
+    error = Status(Code.ERROR, ("disk on fire",))
+
+    class Erring(Broken):
+        def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+            return error if node.name == "b" else SUCCESS
+
+    nodes = [node_info(node(name)) for name in "abc"]
+    decision = schedule(Profile("t", (Erring(),), ()), pod(), nodes, find=3)
+    assert (decision.node, decision.status) == (None, error)
+
+
+def test_capabilities_are_resolved_once_per_profile() -> None:
+    profile = default_profile("x")
+    assert [p.name for p in profile.node_only_filters] == [
+        "NodeUnschedulable",
+        "NodeReady",
+        "TaintToleration",
+        "NodeAffinity",
+    ]
+    assert [(p.name, pre is not None) for p, pre in profile.pod_filters] == [
+        ("NodeResourcesFit", False),
+        ("NodePorts", True),
+        ("PodTopologySpread", True),
+        ("InterPodAffinity", True),
+    ]
+    assert [(p.name, w, uniform is not None) for p, w, uniform in profile.weighted_scores] == [
+        ("LeastAllocated", 1, False),
+        ("SelectorSpread", 1, False),
+        ("TaintToleration", 3, True),
+        ("NodeAffinity", 2, True),
+        ("PodTopologySpread", 2, True),
+    ]
+
+
+def test_a_misspelt_capability_is_caught_when_the_plugin_is_made() -> None:
+    class Misspelt(PreFilterSkip):
+        def skip(self, pod: V1Pod, state: CycleState) -> bool:
+            return True
+
+    with pytest.raises(TypeError, match="abstract method"):
+        Misspelt()  # type: ignore[abstract]
+
+
+def test_cycle_state_keys_are_typed_and_distinct() -> None:
+    first, second = Key[int]("same name"), Key[int]("same name")
+    state = CycleState([])
+    assert state.memo(first, lambda: 1) == 1
+    assert state.memo(second, lambda: 2) == 2
+    assert state.memo(first, lambda: 3) == 1
 
 
 def test_only_feasible_nodes_are_scored() -> None:
