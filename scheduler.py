@@ -50,8 +50,9 @@ from observability import (
     Health,
     setup_logging,
 )
+from policies.algorithm import Decision, FilterCache, nodes_to_find, schedule
 from policies.config import ConfigError
-from policies.framework import Code, Decision, FilterCache, NodeInfo, PodInfo, nodes_to_find, schedule
+from policies.framework import Code, NodeInfo, PodInfo
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
@@ -451,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return explain(api, config, args.pod, args.output)
     if args.command == "bind":
-        from explain import manual_bind
+        from manual_bind import manual_bind
 
         return manual_bind(api, config, args.pod, args.node, force=args.force, dry_run=args.dry_run)
     return serve(config, api)

@@ -25,7 +25,7 @@ CATEGORIES = (
     ("decide: filters (run_filters, _passes)", ("run_filters (", "_passes (", ".filter (")),
     ("decide: scores (run_scores)", ("run_scores (",)),
     ("decide: snapshot, NodeInfo, requests", ("snapshot (", "add_pod (", "NodeInfo", "policies/resources.py")),
-    ("decide: the rest of schedule()", ("schedule (policies/framework.py",)),
+    ("decide: the rest of schedule()", ("schedule (policies/algorithm.py", "schedule (policies/framework.py")),
     ("list: model deserialisation", ("from_dict (", "model_validate (", "_models (")),
     ("list: HTTP + JSON", ("_list (", "json/decoder.py")),
     ("watch mode: Watcher", ("Watcher.",)),

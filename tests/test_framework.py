@@ -5,6 +5,7 @@ from typing import ClassVar
 import pytest
 from kubernetes.client import V1Pod
 
+from policies.algorithm import failure_message, nodes_to_find, schedule
 from policies.config import default_profile
 from policies.framework import (
     MAX_SCORE,
@@ -18,10 +19,7 @@ from policies.framework import (
     PreFilterSkip,
     Profile,
     Status,
-    failure_message,
-    nodes_to_find,
     normalise,
-    schedule,
 )
 from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
 from policies.taint_toleration import TaintToleration

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes.client import V1Node, V1Pod
 
+from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
-from policies.framework import MAX_SCORE, FilterCache, NodeInfo, Profile, schedule
+from policies.framework import MAX_SCORE, NodeInfo, Profile
 
 Json = dict[str, Any]
 

@@ -1,7 +1,8 @@
 import pytest
 from kubernetes.client import V1Taint, V1Toleration
 
-from policies.framework import Profile, schedule
+from policies.algorithm import schedule
+from policies.framework import Profile
 from policies.taint_toleration import TaintToleration, tolerates
 from tests.builders import node, node_info, pod, state, taint, tol
 

@@ -1,0 +1,58 @@
+"""`bind <ns>/<pod> <node>`: a manual binding with the checks in front — every filter of the pod's profile runs
+against that node first, and a failing one refuses the bind (exit 1) unless --force; --dry-run only reports.
+A missing pod or node, a pod already bound or being deleted: exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from kubernetes.client.exceptions import ApiException
+
+from explain import UsageError, cluster_without, profile_for, read_pod, run_command
+from kubeapi import Api, BindResult, PodRef, call_quietly
+from policies.algorithm import reasons, run_filters
+from policies.framework import CycleState
+
+if TYPE_CHECKING:
+    from cli import Config
+
+log = logging.getLogger("my-scheduler")
+
+
+def manual_bind(api: Api, config: Config, target: str, node: str, *, force: bool, dry_run: bool) -> int:
+    return run_command(lambda: _manual_bind(api, config, target, node, force=force, dry_run=dry_run))
+
+
+def _manual_bind(api: Api, config: Config, target: str, node: str, *, force: bool, dry_run: bool) -> int:
+    pod = read_pod(api, target)
+    ref = PodRef.of(pod)
+    if pod.spec and pod.spec.node_name:
+        raise UsageError(f"pod {ref} is already bound to node {pod.spec.node_name}")
+    if pod.metadata and pod.metadata.deletion_timestamp is not None:
+        raise UsageError(f"pod {ref} is being deleted, cannot be assigned to a host")
+    try:
+        api.read_node(node)
+    except ApiException as e:
+        if e.status == 404:
+            raise UsageError(f"node {node} not found") from e
+        raise
+    nodes = cluster_without(api, pod)
+    target_node = next(n for n in nodes if n.name == node)
+    failed = reasons(run_filters(profile_for(config, pod), pod, target_node, CycleState(nodes)))
+    if failed and not force:
+        print(f"refusing to bind {ref} to {node}: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"--force: binding {ref} to {node} despite: {'; '.join(failed)}", file=sys.stderr)
+    if dry_run:
+        print(f"{ref} fits {node}; dry run, nothing bound" if not failed else f"dry run: {ref} not bound")
+        return 0
+    result, message = api.bind(pod, node)
+    if result is not BindResult.BOUND:
+        raise UsageError(f"{ref} not bound ({result.value}): {message}")
+    log.info("Bound %s -> %s", ref, node, extra={"pod": str(ref), "node": node, "result": "bound"})
+    call_quietly(api.event, pod, "Normal", "Scheduled", f"Successfully assigned {ref} to {node}")
+    return 0

@@ -1,0 +1,215 @@
+"""The scheduling algorithm: filter the nodes (stopping after enough feasible ones, as kube does), score the
+feasible ones, pick the best; or say why no node fits, in kube-scheduler's words. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from kubernetes.client import V1Pod
+
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    Code,
+    CycleState,
+    FilterPlugin,
+    NodeInfo,
+    PreFilterSkip,
+    Profile,
+    Status,
+    as_error,
+    normalise,
+)
+
+
+class PluginError(Exception):
+    """Carries a plugin's ERROR status out of the per-node loops to `schedule`, which reports it."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.reasons[0])
+        self.status = status
+
+
+def run_filters(profile: Profile, pod: V1Pod, node: NodeInfo, state: CycleState) -> dict[str, Status]:
+    """Every filter's verdict for one node: all of them, so that every failing reason can be shown. A filter
+    that raises gets an ERROR status."""
+    verdicts = {}
+    for plugin in profile.filters:
+        try:
+            verdicts[plugin.name] = plugin.filter(pod, node, state)
+        except Exception as e:  # noqa: BLE001 — any exception from a plugin is its bug, reported as a Status
+            verdicts[plugin.name] = as_error(plugin.name, "filter", e)
+    return verdicts
+
+
+def run_scores(
+    profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`. A plugin that
+    raises or scores outside 0..100 raises PluginError with its ERROR status."""
+    state.scored = nodes
+    totals = [0.0] * len(nodes)
+    per_plugin: dict[str, list[float]] = {}
+    for plugin, weight, uniform in profile.weighted_scores:
+        try:
+            same = uniform.uniform_score(pod, state) if uniform else None
+            if same is not None:
+                normalised = [float(same)] * len(nodes)
+            else:
+                normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
+            if any(not 0 <= s <= MAX_SCORE for s in normalised):
+                raise ValueError(f"a score outside 0..{MAX_SCORE}")
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "score", e)) from e
+        per_plugin[plugin.name] = normalised
+        totals = [t + weight * s for t, s in zip(totals, normalised, strict=True)]
+    return totals, per_plugin
+
+
+def reasons(verdicts: Mapping[str, Status]) -> list[str]:
+    return [r for status in verdicts.values() for r in status.reasons]
+
+
+def failure_message(node_count: int, reasons_per_node: Iterable[Iterable[str]]) -> str:
+    """kube-scheduler's FitError text: `0/3 nodes are available: 1 <reason>, 2 <reason>.`"""
+    histogram = Counter(r for node_reasons in reasons_per_node for r in set(node_reasons))
+    parts = sorted(f"{count} {reason}" for reason, count in histogram.items())
+    if node_count == 0:
+        return "no nodes available to schedule pods"
+    return f"0/{node_count} nodes are available: {', '.join(parts)}."
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of scheduling one pod: a node, or the reasons no node fits (per node name), or a plugin's
+    ERROR status (`status`; `message` is its text)."""
+
+    node: str | None
+    message: str
+    verdicts: dict[str, dict[str, Status]]
+    totals: dict[str, float]
+    scores: dict[str, dict[str, float]]
+    status: Status = SUCCESS
+
+
+def nodes_to_find(total: int, percentage: int = 0) -> int:
+    """kube-scheduler's numFeasibleNodesToFind: in big clusters stop after enough feasible nodes."""
+    if total < 100 or percentage >= 100:
+        return total
+    if percentage <= 0:
+        percentage = max(5, 50 - total // 125)
+    return max(100, total * percentage // 100)
+
+
+class FilterCache:
+    """Within one cycle, the filters that read only the pod's spec and the node object (`node_only`) give the
+    same verdict for every pod with the same such spec, so a burst of identical pods pays for them once per
+    node, not once per pod and node. Nodes do not change within a cycle."""
+
+    def __init__(self) -> None:
+        self._passed: dict[str, dict[str, bool]] = {}
+
+    def verdicts(self, pod: V1Pod) -> dict[str, bool]:
+        spec = pod.spec
+        affinity = spec.affinity.node_affinity if spec and spec.affinity else None
+        key = repr((spec.scheduler_name, spec.tolerations, spec.node_selector, affinity)) if spec else ""
+        return self._passed.setdefault(key, {})
+
+
+def _skips(plugin: FilterPlugin, pre: PreFilterSkip | None, pod: V1Pod, state: CycleState) -> bool:
+    try:
+        return pre is not None and pre.skips(pod, state)
+    except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+        raise PluginError(as_error(plugin.name, "prefilter", e)) from e
+
+
+def _passes(filters: Sequence[FilterPlugin], pod: V1Pod, node: NodeInfo, state: CycleState) -> bool:
+    for plugin in filters:  # a plain loop is faster, and this runs for every pod and node
+        try:
+            status = plugin.filter(pod, node, state)
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "filter", e)) from e
+        if status.code is not Code.SUCCESS:
+            if status.code is Code.ERROR:
+                raise PluginError(status)
+            return False
+    return True
+
+
+def _errors(verdicts: Mapping[str, Mapping[str, Status]]) -> Status | None:
+    return next((s for v in verdicts.values() for s in v.values() if s.code is Code.ERROR), None)
+
+
+def schedule(
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    *,
+    find: int | None = None,
+    start: int = 0,
+    cache: FilterCache | None = None,
+    explain: bool = False,
+) -> Decision:
+    """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
+    pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
+
+    Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
+    daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
+    status naming it (kube's framework.Error), with the verdicts gathered so far."""
+    verdicts: dict[str, dict[str, Status]] = {}
+    try:
+        return _schedule(profile, pod, nodes, verdicts, find=find, start=start, cache=cache, explain=explain)
+    except PluginError as e:
+        return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
+
+
+def _schedule(
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    verdicts: dict[str, dict[str, Status]],
+    *,
+    find: int | None,
+    start: int,
+    cache: FilterCache | None,
+    explain: bool,
+) -> Decision:
+    state = CycleState(nodes)
+    find = len(nodes) if find is None else find
+    node_only = profile.node_only_filters
+    others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
+    cached = cache.verdicts(pod) if cache is not None else {}
+    feasible: list[NodeInfo] = []
+    for i in range(len(nodes)):
+        node = nodes[(start + i) % len(nodes)]
+        if explain:
+            verdicts[node.name] = verdict = run_filters(profile, pod, node, state)
+            ok = all(s.ok for s in verdict.values())
+        else:
+            known = cached.get(node.name)
+            if known is None:
+                known = cached[node.name] = _passes(node_only, pod, node, state)
+            ok = known and _passes(others, pod, node, state)
+        if ok:
+            feasible.append(node)
+            if len(feasible) >= find:
+                break
+    if not verdicts and not feasible:
+        verdicts.update((n.name, run_filters(profile, pod, n, state)) for n in nodes)
+    if error := _errors(verdicts):
+        raise PluginError(error)
+    if not feasible:
+        message = failure_message(len(nodes), (reasons(v) for v in verdicts.values()))
+        return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)))
+    totals, per_plugin = run_scores(profile, pod, feasible, state)
+    by_name = {n.name: t for n, t in zip(feasible, totals, strict=True)}
+    scores = (
+        {n.name: {plugin: values[i] for plugin, values in per_plugin.items()} for i, n in enumerate(feasible)}
+        if explain
+        else {}
+    )
+    best = min(feasible, key=lambda n: (-by_name[n.name], n.name))
+    return Decision(best.name, "", verdicts, by_name, scores)
