@@ -341,3 +341,11 @@ def call_quietly(fn: Callable[..., _T], pod: V1Pod, *args: Any) -> _T | None:
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
         log.warning("%s: %s failed: %s", PodRef.of(pod), getattr(fn, "__name__", "call"), describe(e))
         return None
+
+
+def report_bound(api: Api, pod: V1Pod, node: str) -> None:
+    """What a bind reports, from the daemon and the bind command alike: the user's `Bound ns/pod -> node` line
+    and kube-scheduler's Scheduled event (best effort)."""
+    key = str(PodRef.of(pod))
+    log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
+    call_quietly(api.event, pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")

@@ -5,21 +5,18 @@ A missing pod or node, a pod already bound or being deleted: exit 2 with one lin
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING
 
 from kubernetes.client.exceptions import ApiException
 
 from explain import UsageError, cluster_without, profile_for, read_pod, run_command
-from kubeapi import Api, BindResult, PodRef, call_quietly
+from kubeapi import Api, BindResult, PodRef, report_bound
 from policies.algorithm import reasons, run_filters
 from policies.framework import CycleState
 
 if TYPE_CHECKING:
     from cli import Config
-
-log = logging.getLogger("my-scheduler")
 
 
 def manual_bind(api: Api, config: Config, target: str, node: str, *, force: bool, dry_run: bool) -> int:
@@ -53,6 +50,5 @@ def _manual_bind(api: Api, config: Config, target: str, node: str, *, force: boo
     result, message = api.bind(pod, node)
     if result is not BindResult.BOUND:
         raise UsageError(f"{ref} not bound ({result.value}): {message}")
-    log.info("Bound %s -> %s", ref, node, extra={"pod": str(ref), "node": node, "result": "bound"})
-    call_quietly(api.event, pod, "Normal", "Scheduled", f"Successfully assigned {ref} to {node}")
+    report_bound(api, pod, node)
     return 0

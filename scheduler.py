@@ -38,6 +38,7 @@ from kubeapi import (
     is_transient,
     load_client,
     pending_selector,
+    report_bound,
 )
 from leader import LeaseElector
 from observability import (
@@ -322,9 +323,8 @@ class Scheduler:
             log.error("%s: bind to %s failed: %s", key, node, describe(e), extra={"pod": key, "node": node})
             return None
         if result is BindResult.BOUND:
-            log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
             # Posted here, not queued: a crash then loses at most the events of the binds in flight.
-            call_quietly(self.api.event, attempt.pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+            report_bound(self.api, attempt.pod, node)
         elif result is BindResult.FORBIDDEN:
             log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
         else:

@@ -19,7 +19,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,9 @@ from harness import (
     suffix,
 )
 from rawkube import RawKube
+
+sys.path.insert(0, str(ROOT / "hack"))
+import local_cluster  # type: ignore[import-not-found]  # hack/ is not a package
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -130,30 +132,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.profile and not shutil.which("py-spy"):
         parser.error("--profile needs py-spy (pip install -r requirements-dev.txt)")
     return args
-
-
-def start_cluster(directory: Path, attempts: int = 2) -> str:
-    """hack/cluster.sh up; a failed start (say, a free port taken meanwhile) is shown and tried once more."""
-    for attempt in range(1, attempts + 1):
-        out = subprocess.run(
-            ["bash", str(ROOT / "hack" / "cluster.sh"), "up", str(directory)],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode == 0:
-            return out.stdout.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-        logs = "".join(
-            f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:])
-            for log in sorted(directory.glob("*.log"))
-        )
-        print(f"cluster start failed (attempt {attempt}/{attempts}):\n{out.stderr}{logs}", file=sys.stderr)
-        stop_cluster(directory)
-    raise RuntimeError("the control plane did not start; see above")
-
-
-def stop_cluster(directory: Path) -> None:
-    subprocess.run(["bash", str(ROOT / "hack" / "cluster.sh"), "down", str(directory)], check=False)
 
 
 def run_scenario(
@@ -278,9 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         args.results = args.results / "profile"
         args.results.mkdir(parents=True, exist_ok=True)
     progress = Progress()
-    bin_dir = Path(
-        subprocess.run([str(ROOT / "hack" / "build.sh")], check=True, capture_output=True, text=True).stdout.strip()
-    )
+    bin_dir = local_cluster.bin_dir()
     workdir = Path(tempfile.mkdtemp(prefix="my-scheduler-bench-"))
     cluster_dir = args.cluster_dir or workdir / "cluster"
     options = Options(args.timeout, args.naive_timeout, workdir, args.results if args.profile else None)
@@ -289,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     progress.say(f"work folder {workdir}; starting the control plane")
     try:
-        kubeconfig = start_cluster(cluster_dir)
+        # A failed start (say, a free port taken meanwhile) is shown and tried once more.
+        kubeconfig = local_cluster.start_cluster(cluster_dir, attempts=2)
         cluster = Cluster(cluster_dir, kubeconfig, bin_dir, RawKube(kubeconfig, pool_size=32))
         for scenario in args.scenarios:
             progress.prefix = f"[{scenario.name}]"
@@ -301,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         Running.stop_all()
         if args.cluster_dir is None:
-            stop_cluster(cluster_dir)
+            local_cluster.stop_cluster(cluster_dir)
             shutil.rmtree(workdir, ignore_errors=True)
         progress.say(f"done in {time.monotonic() - began:.0f} s")
     return 0

@@ -20,10 +20,10 @@ import yaml
 from kubernetes import client, config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
+from local_cluster import bin_dir, start_cluster, stop_cluster
 from nodes import node_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = ROOT / "hack" / "cluster.sh"
 
 
 @dataclass
@@ -34,30 +34,13 @@ class Cluster:
 
     @property
     def bin(self) -> Path:
-        return Path(
-            subprocess.run([ROOT / "hack" / "build.sh"], check=True, capture_output=True, text=True).stdout.strip()
-        )
+        return bin_dir()
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
         return subprocess.run(
             [str(self.bin / "kubectl"), *args], env=env, check=check, capture_output=True, text=True, input=input
         )
-
-
-def start_cluster(directory: Path, env: dict[str, str] | None = None) -> str:
-    out = subprocess.run(
-        ["bash", str(CLUSTER), "up", str(directory)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    return out.stdout.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-
-
-def stop_cluster(directory: Path) -> None:
-    subprocess.run(["bash", str(CLUSTER), "down", str(directory)], check=False)
 
 
 def core_api(kubeconfig: str) -> client.CoreV1Api:

@@ -33,11 +33,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from local_cluster import CLUSTER, start_cluster, stop_cluster
 from prometheus_client.parser import text_string_to_metric_families
 
 import kubeapi
 from tests.integration.conftest import (
-    CLUSTER,
     ROOT,
     Cluster,
     Env,
@@ -45,8 +45,6 @@ from tests.integration.conftest import (
     core_api,
     in_background,
     namespace_env,
-    start_cluster,
-    stop_cluster,
     unique,
     wait_for,
 )
