@@ -355,9 +355,11 @@ class Scheduler:
         self.queue.failed(uid)
 
     def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo], cache: FilterCache) -> Decision:
-        self._start = (self._start + 1) % max(len(nodes), 1)
         profile = self.profiles[str(spec(pod).scheduler_name)]
-        return schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start, cache=cache)
+        decision = schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start, cache=cache)
+        # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
+        self._start = (self._start + decision.examined) % max(len(nodes), 1)
+        return decision
 
     def _record(self, attempt: Attempt, result: str) -> None:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()

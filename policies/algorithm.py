@@ -93,6 +93,7 @@ class Decision:
     totals: dict[str, float]
     scores: dict[str, dict[str, float]]
     status: Status = SUCCESS
+    examined: int = 0  # nodes filtered before enough feasible ones were found (the next pod starts after them)
 
 
 def nodes_to_find(total: int, percentage: int = 0) -> int:
@@ -183,7 +184,9 @@ def _schedule(
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
     cached = cache.verdicts(pod) if cache is not None else {}
     feasible: list[NodeInfo] = []
+    examined = 0
     for i in range(len(nodes)):
+        examined = i + 1
         node = nodes[(start + i) % len(nodes)]
         if explain:
             verdicts[node.name] = verdict = run_filters(profile, pod, node, state)
@@ -203,7 +206,7 @@ def _schedule(
         raise PluginError(error)
     if not feasible:
         message = failure_message(len(nodes), (reasons(v) for v in verdicts.values()))
-        return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)))
+        return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)), examined)
     totals, per_plugin = run_scores(profile, pod, feasible, state)
     by_name = {n.name: t for n, t in zip(feasible, totals, strict=True)}
     scores = (
@@ -212,4 +215,4 @@ def _schedule(
         else {}
     )
     best = min(feasible, key=lambda n: (-by_name[n.name], n.name))
-    return Decision(best.name, "", verdicts, by_name, scores)
+    return Decision(best.name, "", verdicts, by_name, scores, examined=examined)

@@ -231,6 +231,7 @@ def test_every_node_is_checked_when_none_fits() -> None:
     assert decision.node is None
     assert len(decision.verdicts) == 5
     assert decision.message == "0/5 nodes are available: 5 Insufficient cpu."
+    assert decision.examined == 5
 
 
 def test_the_search_stops_after_enough_feasible_nodes_starting_at_start() -> None:
@@ -245,6 +246,7 @@ def test_the_search_wraps_around() -> None:
     decision = schedule(profile_with(), pod(cpu="2"), nodes, find=1, start=3, explain=True)
     assert list(decision.verdicts) == ["n3", "n4", "n0"]
     assert decision.node == "n0"
+    assert decision.examined == 3, "kube's next pod starts after the nodes this one examined"
 
 
 @pytest.mark.parametrize(
