@@ -11,14 +11,12 @@ tolerate). `matchLabelKeys` add the pod's own values for those keys to the selec
   `self` is 1 if the pod matches its own selector; with fewer than `minDomains` domains the minimum is 0.
   A node without the key is rejected with the "(missing required label)" reason.
 - ScheduleAnyway (score): fewer matching pods in the node's domains is better:
-  Σ count * log(domains + 2) + (maxSkew - 1) per node, reversed so the emptiest domain gets 100.
+  Σ count * log(domains + 2) + (maxSkew - 1) per node, reversed so the emptiest domain gets 100. As in kube,
+  the domains are those of the nodes that passed the filters (`CycleState.scored`) and carry every key, and
+  the scores are normalised over those nodes (`(max + min - s) / max`); the pods are counted on all nodes.
 
-Differences from kube-scheduler: kube normalises over the feasible nodes (`(max + min - s) / max`) and sizes
-each domain weight from them; our score step does not see which nodes passed the filters, so both use the
-nodes that could run the pod as far as spreading can tell (they carry the keys and pass the inclusion
-policies). The order of nodes is the same; the values may differ when a full node sits in the emptiest
-domain. kube's cluster default constraints (spreading pods of a Service/ReplicaSet without constraints of
-their own) are not applied: SelectorSpread covers that case.
+Difference from kube-scheduler: its cluster default constraints (spreading pods of a Service/ReplicaSet
+without constraints of their own) are not applied: SelectorSpread covers that case.
 """
 
 from __future__ import annotations
@@ -51,6 +49,7 @@ MISMATCH = "node(s) didn't match pod topology spread constraints"
 MISSING_LABEL = f"{MISMATCH} (missing required label)"
 DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
 HONOR = "Honor"
+HOSTNAME = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +129,18 @@ def _filter_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _FilterState | None:
     return _FilterState(cs, domain_counts(pod, cs, nodes), [labels.matches(c.selector, own) for c in cs])
 
 
-def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, int] | None:
-    """kube's normalised score per node name for the ScheduleAnyway constraints (see the module docstring)."""
+def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo]) -> dict[str, int] | None:
+    """kube's normalised score per name of the `scored` (feasible) nodes for the ScheduleAnyway constraints
+    (kube's PreScore, Score and NormalizeScore; see the module docstring). Nodes without every key are left out
+    (kube's ignored nodes)."""
     cs = constraints(pod, SCHEDULE_ANYWAY)
     if not cs:
         return None
     counts = domain_counts(pod, cs, nodes)
-    candidates = [n for n in nodes if all(c.key in n.labels and _included(pod, n, c) for c in cs)]
-    weights = [math.log(len({n.labels[c.key] for n in candidates}) + 2) for c in cs]
+    candidates = [n for n in scored if all(c.key in n.labels for c in cs)]
+    # Each domain's weight: log(the number of domains among the candidates + 2); a hostname is one per node.
+    sizes = [len(candidates) if c.key == HOSTNAME else len({n.labels[c.key] for n in candidates}) for c in cs]
+    weights = [math.log(size + 2) for size in sizes]
     raw = {
         n.name: math.floor(
             sum(counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1) for i, c in enumerate(cs)) + 0.5
@@ -181,5 +184,5 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
         so does a node missing one of the keys (kube's ignored nodes)."""
-        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes))
+        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes, state.scored))
         return float(scores.get(node.name, 0)) if scores else 0.0

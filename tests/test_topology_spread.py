@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.framework import NodeInfo
+from policies.algorithm import schedule
+from policies.framework import NodeInfo, Profile
+from policies.node_affinity import NodeAffinity
+from policies.node_resources_fit import NodeResourcesFit
 from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread
 from tests.policy_builders_7 import (
     HOSTNAME,
@@ -19,7 +22,6 @@ from tests.policy_builders_7 import (
     filter_reasons,
     node,
     pod,
-    scores,
     selector,
     spread,
     zone_nodes,
@@ -236,16 +238,32 @@ SOFT_ZONE = spread(ZONE, 1, "ScheduleAnyway", match=WEB)
                 node("b", labels={ZONE: "z2", "disk": "ssd"}),
                 node("c", labels={ZONE: "z3"}, pods=[web("w2", "c"), web("w3", "c")]),
             ],
-            {"a": 0, "b": 100, "c": 0},
+            {"a": 0, "b": 100},
             id="nodes outside the pod's nodeSelector neither count nor score",
         ),
+        # Over the feasible a and b only (kube): log(2 zones + 2) = 1.39 per pod, raw a=3, b=1, (max + min - s) /
+        # max gives a=33, b=100; counting c's empty zone would give a=0, b=33.
         pytest.param(
-            incoming(ZONE_SKEW_1), three_zones(), {"a": 0, "b": 0, "c": 0}, id="DoNotSchedule constraints do not score"
+            incoming(SOFT_ZONE, cpu="1"),
+            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, cpu="500m")],
+            {"a": 33, "b": 100},
+            id="a full node in the emptiest zone neither sizes the weights nor sets the minimum",
         ),
+        pytest.param(
+            incoming(spread(HOSTNAME, 1, "ScheduleAnyway", match=WEB)),
+            three_zones(),
+            {"a": 0, "b": 33, "c": 100},
+            id="on kubernetes.io/hostname the weight counts the scored nodes",
+        ),
+        pytest.param(incoming(ZONE_SKEW_1), three_zones(), {"c": 0}, id="DoNotSchedule constraints do not score"),
     ],
 )
 def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, int]) -> None:
-    assert scores(PodTopologySpread(), new_pod, nodes) == expected
+    """The normalised score of each node that passed the filters, as the framework runs the plugin."""
+    plugin = PodTopologySpread()
+    profile = Profile("t", (NodeResourcesFit(), NodeAffinity(), plugin), ((plugin, 1),))
+    decision = schedule(profile, new_pod, nodes, explain=True)
+    assert {name: by_plugin[plugin.name] for name, by_plugin in decision.scores.items()} == expected
 
 
 def test_counts_are_computed_once_per_pod() -> None:
