@@ -1,6 +1,7 @@
-"""Small builders for the kubernetes client models, so a test case stays a line or two.
+"""Small builders for the kubernetes client models and the framework's views, so a test case stays a line or two.
 
 Everything goes through `from_dict` with the API's camelCase spelling, the way objects arrive from the server.
+One `pod()` and one `node()`; `node_term()` is a node selector term, `pod_term()` a pod (anti-)affinity term.
 """
 
 from __future__ import annotations
@@ -8,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kubernetes.client import V1Node, V1Pod, V1Taint, V1Toleration
+from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1Taint, V1Toleration
 
-from policies.framework import CycleState, NodeInfo
+from policies.framework import CycleState, FilterPlugin, NodeInfo, ScorePlugin, normalise
 
 Json = dict[str, Any]
+
+HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
 
 
 def taint(key: str, effect: str = "NoSchedule", value: str | None = None) -> V1Taint:
@@ -62,19 +66,56 @@ def sidecar(cpu: str | None = None, memory: str | None = None, **kwargs: Any) ->
 
 
 def expr(key: str, op: str, *values: str) -> Json:
+    """A requirement of a node selector term or a label selector."""
     out: Json = {"key": key, "operator": op}
     if values:
         out["values"] = list(values)
     return out
 
 
-def term(*expressions: Json, fields: Sequence[Json] = ()) -> Json:
+def node_term(*expressions: Json, fields: Sequence[Json] = ()) -> Json:
     """A node selector term: its expressions (and fields) are AND-ed."""
     out: Json = {}
     if expressions:
         out["matchExpressions"] = list(expressions)
     if fields:
         out["matchFields"] = list(fields)
+    return out
+
+
+def selector(match_labels: Mapping[str, str] | None = None, *expressions: Json) -> Json:
+    out: Json = {}
+    if match_labels is not None:
+        out["matchLabels"] = dict(match_labels)
+    if expressions:
+        out["matchExpressions"] = list(expressions)
+    return out
+
+
+def label_selector(match_labels: Mapping[str, str] | None = None, *expressions: Json) -> V1LabelSelector:
+    return V1LabelSelector.from_dict(selector(match_labels, *expressions))
+
+
+def spread(
+    key: str = ZONE,
+    max_skew: int = 1,
+    when: str = "DoNotSchedule",
+    match: Mapping[str, str] | Json | None = None,
+    **extra: Any,
+) -> Json:
+    """A topology spread constraint; `match` is matchLabels, or a full selector if it has matchLabels/…Expressions."""
+    constraint: Json = {"maxSkew": max_skew, "topologyKey": key, "whenUnsatisfiable": when, **extra}
+    if match is not None:
+        full = isinstance(match, dict) and ("matchLabels" in match or "matchExpressions" in match)
+        constraint["labelSelector"] = match if full else selector(match)
+    return constraint
+
+
+def pod_term(key: str = HOSTNAME, match: Mapping[str, str] | None = None, **extra: Any) -> Json:
+    """A pod (anti-)affinity term; `match` is matchLabels (None: no labelSelector at all)."""
+    out: Json = {"topologyKey": key, **extra}
+    if match is not None:
+        out["labelSelector"] = selector(match)
     return out
 
 
@@ -95,10 +136,17 @@ def pod(
     owner: str | None = None,
     owner_is_controller: bool = True,
     labels: Mapping[str, str] | None = None,
+    node_name: str | None = None,
+    spread: Sequence[Json] = (),
+    affinity: Sequence[Json] = (),
+    anti_affinity: Sequence[Json] = (),
+    deleting: bool = False,
     **extended: str,
 ) -> V1Pod:
     """A pod; without `containers`, one container asking for `cpu`, `memory`, `**extended` with `host_ports`.
-    `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs."""
+    `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs; `affinity` and
+    `anti_affinity` the required pod (anti-)affinity terms (`pod_term`), `spread` its topology spread
+    constraints; `node_name` puts it on a node."""
     if containers is None:
         containers = [container(cpu, memory, ports=host_ports, **extended)]
     containers = [{**c, "name": f"c{i}"} for i, c in enumerate(containers)]
@@ -119,11 +167,24 @@ def pod(
         node_affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [
             {"weight": w, "preference": t} for w, t in preferred
         ]
+    pod_affinity: Json = {}
     if node_affinity:
-        spec["affinity"] = {"nodeAffinity": node_affinity}
+        pod_affinity["nodeAffinity"] = node_affinity
+    if affinity:
+        pod_affinity["podAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": list(affinity)}
+    if anti_affinity:
+        pod_affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": list(anti_affinity)}
+    if pod_affinity:
+        spec["affinity"] = pod_affinity
+    if spread:
+        spec["topologySpreadConstraints"] = list(spread)
+    if node_name:
+        spec["nodeName"] = node_name
     metadata: Json = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"}
     if labels:
         metadata["labels"] = dict(labels)
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if owner is not None:
         metadata["ownerReferences"] = [
             {
@@ -178,5 +239,36 @@ def node_info(n: V1Node | None = None, pods: Iterable[V1Pod] = ()) -> NodeInfo:
     return NodeInfo.of(n if n is not None else node(), pods)
 
 
+def node_with_pods(name: str, *, pods: Iterable[V1Pod] = (), **kwargs: Any) -> NodeInfo:
+    """node(name, **kwargs) as the framework sees it, with `pods` assigned to it."""
+    return node_info(node(name, **kwargs), pods)
+
+
+def zone_nodes(**pods_per_node: tuple[str, Sequence[V1Pod]]) -> list[NodeInfo]:
+    """zone_nodes(a=("z1", [pods]), b=("z2", [])) → nodes a, b in zones z1, z2."""
+    return [node_with_pods(n, labels={ZONE: z}, pods=ps) for n, (z, ps) in pods_per_node.items()]
+
+
 def state(*nodes: NodeInfo) -> CycleState:
     return CycleState(list(nodes))
+
+
+def filter_reasons(plugin: FilterPlugin, p: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, str | None]:
+    """node name → the first failure reason, or None where the pod fits."""
+    cycle = CycleState(nodes)
+    out: dict[str, str | None] = {}
+    for n in nodes:
+        status = plugin.filter(p, n, cycle)
+        out[n.name] = None if status.ok else status.reasons[0]
+    return out
+
+
+def feasible(plugin: FilterPlugin, p: V1Pod, nodes: Sequence[NodeInfo]) -> list[str]:
+    return [name for name, reason in filter_reasons(plugin, p, nodes).items() if reason is None]
+
+
+def scores(plugin: ScorePlugin, p: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str, float]:
+    """node name → the plugin's normalised 0..100 score over `nodes` (all of them feasible)."""
+    cycle = CycleState(nodes)
+    values = normalise([plugin.score(p, n, cycle) for n in nodes], plugin.normalize)
+    return {n.name: v for n, v in zip(nodes, values, strict=True)}

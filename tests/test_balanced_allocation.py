@@ -3,12 +3,18 @@ on a 4-cpu / 16Gi node unless a case says otherwise."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from kubernetes.client import V1Pod
 
 from policies.balanced_allocation import NodeResourcesBalancedAllocation, balance
 from policies.framework import NodeInfo
-from tests.policy_builders_7 import node, pod, scores
+from tests.builders import node_with_pods, pod, scores
+
+
+def node(name: str, *, memory: str = "16Gi", pods: Sequence[V1Pod] = ()) -> NodeInfo:
+    return node_with_pods(name, memory=memory, pods=pods)
 
 
 def used(cpu: str = "0", memory: str = "0") -> NodeInfo:

@@ -14,7 +14,7 @@ from policies.inter_pod_affinity import (
     EXISTING_ANTI_AFFINITY_MISMATCH,
     InterPodAffinity,
 )
-from tests.policy_builders_7 import ZONE, filter_reasons, node, pod, selector, term
+from tests.builders import ZONE, filter_reasons, node_with_pods, pod, pod_term, selector
 
 WEB, DB = {"app": "web"}, {"app": "db"}
 ANTI, AFF, EXISTING = ANTI_AFFINITY_MISMATCH, AFFINITY_MISMATCH, EXISTING_ANTI_AFFINITY_MISMATCH
@@ -31,9 +31,9 @@ def new(**kwargs: Any) -> V1Pod:
 def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1Pod] | None = None) -> list[NodeInfo]:
     """a and b in zone z1, c in z2."""
     return [
-        node("a", labels={ZONE: "z1"}, pods=a or []),
-        node("b", labels={ZONE: "z1"}, pods=b or []),
-        node("c", labels={ZONE: "z2"}, pods=c or []),
+        node_with_pods("a", labels={ZONE: "z1"}, pods=a or []),
+        node_with_pods("b", labels={ZONE: "z1"}, pods=b or []),
+        node_with_pods("c", labels={ZONE: "z2"}, pods=c or []),
     ]
 
 
@@ -41,127 +41,129 @@ def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1
     "new_pod, nodes, expected",
     [
         pytest.param(
-            new(anti_affinity=[term(match=WEB)]),
+            new(anti_affinity=[pod_term(match=WEB)]),
             zones(a=[on("a")]),
             {"a": ANTI, "b": None, "c": None},
             id="hostname anti-affinity rejects only the node running a matching pod",
         ),
         pytest.param(
-            new(anti_affinity=[term(ZONE, match=WEB)]),
+            new(anti_affinity=[pod_term(ZONE, match=WEB)]),
             zones(a=[on("a")]),
             {"a": ANTI, "b": ANTI, "c": None},
             id="zone anti-affinity rejects every node of the zone",
         ),
         pytest.param(
-            new(anti_affinity=[term(match=WEB)]),
+            new(anti_affinity=[pod_term(match=WEB)]),
             zones(a=[on("a", labels=DB)]),
             {"a": None, "b": None, "c": None},
             id="pods outside the selector do not repel",
         ),
         pytest.param(
-            new(anti_affinity=[term(match=WEB)]),
+            new(anti_affinity=[pod_term(match=WEB)]),
             zones(a=[on("a", namespace="prod")]),
             {"a": None, "b": None, "c": None},
             id="by default only pods of the pod's own namespace count",
         ),
         pytest.param(
-            new(anti_affinity=[term(match=WEB, namespaces=["prod"])]),
+            new(anti_affinity=[pod_term(match=WEB, namespaces=["prod"])]),
             zones(a=[on("a", namespace="prod")], b=[on("b")]),
             {"a": ANTI, "b": None, "c": None},
             id="listed namespaces replace the pod's own",
         ),
         pytest.param(
-            new(anti_affinity=[term(match=WEB, namespaceSelector={})]),
+            new(anti_affinity=[pod_term(match=WEB, namespaceSelector={})]),
             zones(a=[on("a", namespace="prod")], b=[on("b")]),
             {"a": ANTI, "b": ANTI, "c": None},
             id="an empty namespaceSelector means every namespace",
         ),
         pytest.param(
-            new(anti_affinity=[term(match=WEB, namespaceSelector=selector({"kubernetes.io/metadata.name": "prod"}))]),
+            new(
+                anti_affinity=[pod_term(match=WEB, namespaceSelector=selector({"kubernetes.io/metadata.name": "prod"}))]
+            ),
             zones(a=[on("a", namespace="prod")], b=[on("b", namespace="test")]),
             {"a": ANTI, "b": None, "c": None},
             id="a namespaceSelector sees the namespace's name label",
         ),
         pytest.param(
-            new(anti_affinity=[term("rack", match=WEB)]),
+            new(anti_affinity=[pod_term("rack", match=WEB)]),
             zones(a=[on("a")]),
             {"a": None, "b": None, "c": None},
             id="anti-affinity over a key no node carries rejects nothing",
         ),
         pytest.param(
-            new(anti_affinity=[term()]),
+            new(anti_affinity=[pod_term()]),
             zones(a=[on("a")]),
             {"a": None, "b": None, "c": None},
             id="a term without labelSelector matches no pod",
         ),
         pytest.param(
-            new(anti_affinity=[term(match={})]),
+            new(anti_affinity=[pod_term(match={})]),
             zones(a=[on("a", labels={})]),
             {"a": ANTI, "b": None, "c": None},
             id="a term with an empty labelSelector matches every pod",
         ),
         pytest.param(
             new(),
-            zones(a=[on("a", anti_affinity=[term(match=WEB)])]),
+            zones(a=[on("a", anti_affinity=[pod_term(match=WEB)])]),
             {"a": EXISTING, "b": None, "c": None},
             id="an existing pod's hostname anti-affinity keeps matching pods off its node",
         ),
         pytest.param(
             new(),
-            zones(b=[on("b", labels=DB, anti_affinity=[term(ZONE, match=WEB)])]),
+            zones(b=[on("b", labels=DB, anti_affinity=[pod_term(ZONE, match=WEB)])]),
             {"a": EXISTING, "b": EXISTING, "c": None},
             id="an existing pod's zone anti-affinity keeps matching pods out of its zone",
         ),
         pytest.param(
             new(labels=DB),
-            zones(a=[on("a", anti_affinity=[term(match=WEB)])]),
+            zones(a=[on("a", anti_affinity=[pod_term(match=WEB)])]),
             {"a": None, "b": None, "c": None},
             id="an existing pod's anti-affinity ignores pods it does not select",
         ),
         pytest.param(
             new(),
-            zones(a=[on("a", namespace="prod", anti_affinity=[term(match=WEB)])]),
+            zones(a=[on("a", namespace="prod", anti_affinity=[pod_term(match=WEB)])]),
             {"a": None, "b": None, "c": None},
             id="an existing pod's anti-affinity defaults to its own namespace",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=DB)]),
+            new(affinity=[pod_term(ZONE, match=DB)]),
             zones(a=[on("a", labels=DB)]),
             {"a": None, "b": None, "c": AFF},
             id="zone affinity admits every node of a zone running a matching pod",
         ),
         pytest.param(
-            new(affinity=[term(match=DB)]),
+            new(affinity=[pod_term(match=DB)]),
             zones(a=[on("a", labels=DB)]),
             {"a": None, "b": AFF, "c": AFF},
             id="hostname affinity admits only the node running a matching pod",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=DB)]),
+            new(affinity=[pod_term(ZONE, match=DB)]),
             zones(),
             {"a": AFF, "b": AFF, "c": AFF},
             id="affinity to pods that run nowhere rejects every node",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=WEB)]),
-            [*zones(), node("d")],
+            new(affinity=[pod_term(ZONE, match=WEB)]),
+            [*zones(), node_with_pods("d")],
             {"a": None, "b": None, "c": None, "d": AFF},
             id="the first pod of a self-affine group may go to any node with the key",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=WEB)]),
+            new(affinity=[pod_term(ZONE, match=WEB)]),
             zones(c=[on("c")]),
             {"a": AFF, "b": AFF, "c": None},
             id="once a group member runs, the others must join its zone",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=DB), term(ZONE, match={"tier": "cache"})]),
+            new(affinity=[pod_term(ZONE, match=DB), pod_term(ZONE, match={"tier": "cache"})]),
             zones(a=[on("a", labels=DB)], b=[on("b", name="cache", labels={"tier": "cache"})]),
             {"a": AFF, "b": AFF, "c": AFF},
             id="one pod must match all affinity terms together",
         ),
         pytest.param(
-            new(affinity=[term(ZONE, match=DB)], anti_affinity=[term(match=WEB)]),
+            new(affinity=[pod_term(ZONE, match=DB)], anti_affinity=[pod_term(match=WEB)]),
             zones(a=[on("a", name="db", labels=DB), on("a", name="web")], c=[on("c", name="web2")]),
             {"a": ANTI, "b": None, "c": AFF},
             id="affinity and anti-affinity combine, affinity is reported first",
@@ -179,7 +181,7 @@ def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str |
 
 
 def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:
-    repelling = on("a", name="r", anti_affinity=[term(match=WEB)])
+    repelling = on("a", name="r", anti_affinity=[pod_term(match=WEB)])
     preferring = on("a", name="p")
-    info = node("a", pods=[repelling, preferring])
+    info = node_with_pods("a", pods=[repelling, preferring])
     assert [p.name for p in info.anti_affinity_pods.values()] == ["r"]

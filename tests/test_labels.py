@@ -8,7 +8,7 @@ import pytest
 from kubernetes.client import V1LabelSelector
 
 from policies import labels
-from tests.policy_builders_7 import expr, label_selector
+from tests.builders import expr, label_selector
 
 APP_WEB = {"app": "web", "tier": "front"}
 

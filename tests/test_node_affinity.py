@@ -2,7 +2,7 @@ import pytest
 from kubernetes.client import V1NodeSelectorRequirement, V1Pod
 
 from policies.node_affinity import MISMATCH, NodeAffinity, requirement_matches
-from tests.builders import Json, expr, node, node_info, pod, state, term
+from tests.builders import Json, expr, node, node_info, node_term, pod, state
 
 
 def requirement(key: str, op: str, *values: str) -> V1NodeSelectorRequirement:
@@ -64,43 +64,43 @@ A, B = {"zone": "a"}, {"zone": "b"}
         pytest.param(pod(node_selector={**A, "gpu": "1"}), "n1", A, False, id="every nodeSelector label must match"),
         pytest.param(pod(node_selector={}), "n1", {}, True, id="an empty nodeSelector matches"),
         pytest.param(
-            pod(node_selector=A, required=[term(expr("zone", "In", "b"))]),
+            pod(node_selector=A, required=[node_term(expr("zone", "In", "b"))]),
             "n1",
             A,
             False,
             id="nodeSelector AND required affinity: the affinity fails",
         ),
         pytest.param(
-            pod(node_selector=A, required=[term(expr("gpu", "Exists"))]),
+            pod(node_selector=A, required=[node_term(expr("gpu", "Exists"))]),
             "n1",
             {**A, "gpu": "1"},
             True,
             id="nodeSelector AND required affinity: both match",
         ),
         pytest.param(
-            pod(node_selector=B, required=[term(expr("zone", "In", "a"))]),
+            pod(node_selector=B, required=[node_term(expr("zone", "In", "a"))]),
             "n1",
             A,
             False,
             id="nodeSelector AND required affinity: the selector fails",
         ),
         pytest.param(
-            pod(required=[term(expr("zone", "In", "b")), term(expr("zone", "In", "a"))]),
+            pod(required=[node_term(expr("zone", "In", "b")), node_term(expr("zone", "In", "a"))]),
             "n1",
             A,
             True,
             id="terms are OR-ed",
         ),
         pytest.param(
-            pod(required=[term(expr("zone", "In", "a"), expr("gpu", "Exists"))]),
+            pod(required=[node_term(expr("zone", "In", "a"), expr("gpu", "Exists"))]),
             "n1",
             A,
             False,
             id="expressions in a term are AND-ed",
         ),
-        pytest.param(pod(required=[term()]), "n1", A, False, id="an empty term matches nothing"),
+        pytest.param(pod(required=[node_term()]), "n1", A, False, id="an empty term matches nothing"),
         pytest.param(
-            pod(required=[term(), term(expr("zone", "Exists"))]),
+            pod(required=[node_term(), node_term(expr("zone", "Exists"))]),
             "n1",
             A,
             True,
@@ -108,42 +108,42 @@ A, B = {"zone": "a"}, {"zone": "b"}
         ),
         pytest.param(pod(required=[]), "n1", A, False, id="required affinity without terms matches nothing"),
         pytest.param(
-            pod(required=[term(fields=[expr("metadata.name", "In", "n1")])]),
+            pod(required=[node_term(fields=[expr("metadata.name", "In", "n1")])]),
             "n1",
             {},
             True,
             id="matchFields on metadata.name",
         ),
         pytest.param(
-            pod(required=[term(fields=[expr("metadata.name", "In", "n1")])]),
+            pod(required=[node_term(fields=[expr("metadata.name", "In", "n1")])]),
             "n2",
             {},
             False,
             id="matchFields on another node's name",
         ),
         pytest.param(
-            pod(required=[term(fields=[expr("metadata.name", "NotIn", "n1")])]),
+            pod(required=[node_term(fields=[expr("metadata.name", "NotIn", "n1")])]),
             "n2",
             {},
             True,
             id="matchFields with NotIn",
         ),
         pytest.param(
-            pod(required=[term(expr("zone", "In", "a"), fields=[expr("metadata.name", "In", "n1")])]),
+            pod(required=[node_term(expr("zone", "In", "a"), fields=[expr("metadata.name", "In", "n1")])]),
             "n1",
             B,
             False,
             id="matchFields and matchExpressions are AND-ed",
         ),
         pytest.param(
-            pod(required=[term(fields=[expr("spec.unschedulable", "In", "n1")])]),
+            pod(required=[node_term(fields=[expr("spec.unschedulable", "In", "n1")])]),
             "n1",
             {},
             False,
             id="matchFields on an unsupported field matches nothing",
         ),
         pytest.param(
-            pod(required=[term(expr("cores", "Gt", "4"))]), "n1", {"cores": "16"}, True, id="Gt in a required term"
+            pod(required=[node_term(expr("cores", "Gt", "4"))]), "n1", {"cores": "16"}, True, id="Gt in a required term"
         ),
     ],
 )
@@ -162,15 +162,21 @@ def test_the_reason_is_kubes() -> None:
     "preferred, labels, raw",
     [
         pytest.param([], A, 0, id="no preferences"),
-        pytest.param([(5, term(expr("zone", "In", "a")))], A, 5, id="a matching preference adds its weight"),
-        pytest.param([(5, term(expr("zone", "In", "a")))], B, 0, id="a preference that does not match adds nothing"),
+        pytest.param([(5, node_term(expr("zone", "In", "a")))], A, 5, id="a matching preference adds its weight"),
         pytest.param(
-            [(5, term(expr("zone", "In", "a"))), (20, term(expr("zone", "Exists"))), (1, term(expr("x", "Exists")))],
+            [(5, node_term(expr("zone", "In", "a")))], B, 0, id="a preference that does not match adds nothing"
+        ),
+        pytest.param(
+            [
+                (5, node_term(expr("zone", "In", "a"))),
+                (20, node_term(expr("zone", "Exists"))),
+                (1, node_term(expr("x", "Exists"))),
+            ],
             A,
             25,
             id="matching weights add up",
         ),
-        pytest.param([(50, term())], A, 0, id="an empty preference matches nothing"),
+        pytest.param([(50, node_term())], A, 0, id="an empty preference matches nothing"),
     ],
 )
 def test_score_sums_matching_preferred_weights(

@@ -15,15 +15,16 @@ from policies.framework import NodeInfo, Profile
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
 from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread
-from tests.policy_builders_7 import (
+from tests.builders import (
     HOSTNAME,
     ZONE,
     expr,
     filter_reasons,
-    node,
+    node_with_pods,
     pod,
     selector,
     spread,
+    taint,
     zone_nodes,
 )
 
@@ -45,7 +46,7 @@ def incoming(*constraints: dict[str, Any], **kwargs: Any) -> V1Pod:
 
 
 ZONE_SKEW_1 = spread(ZONE, 1, match=WEB)
-UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
+UNTOLERATED = taint("gpu", value="true")
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         ),
         pytest.param(
             incoming(ZONE_SKEW_1),
-            [*three_zones(), node("d")],
+            [*three_zones(), node_with_pods("d")],
             {"a": MISMATCH, "b": MISMATCH, "c": None, "d": MISSING_LABEL},
             id="a node without the topology key is rejected for a missing label",
         ),
@@ -96,9 +97,9 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         pytest.param(
             incoming(ZONE_SKEW_1, node_selector={"disk": "ssd"}),
             [
-                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
-                node("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
-                node("c", labels={ZONE: "z3"}),
+                node_with_pods("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
+                node_with_pods("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
+                node_with_pods("c", labels={ZONE: "z3"}),
             ],
             {"a": MISMATCH, "b": None, "c": None},
             id="zones of nodes outside the pod's nodeSelector are not counted (nodeAffinityPolicy Honor)",
@@ -106,22 +107,22 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         pytest.param(
             incoming(spread(ZONE, 1, match=WEB, nodeAffinityPolicy="Ignore"), node_selector={"disk": "ssd"}),
             [
-                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
-                node("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
-                node("c", labels={ZONE: "z3"}),
+                node_with_pods("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a"), web("w2", "a")]),
+                node_with_pods("b", labels={ZONE: "z2", "disk": "ssd"}, pods=[web("w3", "b")]),
+                node_with_pods("c", labels={ZONE: "z3"}),
             ],
             {"a": MISMATCH, "b": MISMATCH, "c": None},
             id="nodeAffinityPolicy Ignore counts every zone",
         ),
         pytest.param(
             incoming(ZONE_SKEW_1),
-            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
+            [*three_zones()[:2], node_with_pods("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
             {"a": MISMATCH, "b": MISMATCH, "c": None},
             id="tainted nodes count by default (nodeTaintsPolicy Ignore)",
         ),
         pytest.param(
             incoming(spread(ZONE, 1, match=WEB, nodeTaintsPolicy="Honor")),
-            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
+            [*three_zones()[:2], node_with_pods("c", labels={ZONE: "z3"}, taints=[UNTOLERATED])],
             {"a": MISMATCH, "b": None, "c": None},
             id="nodeTaintsPolicy Honor leaves out nodes with untolerated taints",
         ),
@@ -148,16 +149,20 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         ),
         pytest.param(
             incoming(spread(HOSTNAME, 1, match=WEB)),
-            [node("a", pods=[web("w1", "a")]), node("b"), node("c", pods=[web("w2", "c")])],
+            [
+                node_with_pods("a", pods=[web("w1", "a")]),
+                node_with_pods("b"),
+                node_with_pods("c", pods=[web("w2", "c")]),
+            ],
             {"a": MISMATCH, "b": None, "c": MISMATCH},
             id="on kubernetes.io/hostname every node is its own domain",
         ),
         pytest.param(
             incoming(spread(ZONE, 1, match=WEB), spread(HOSTNAME, 1, match=WEB)),
             [
-                node("a", labels={ZONE: "z1"}),
-                node("b", labels={ZONE: "z1"}, pods=[web("w1", "b")]),
-                node("c", labels={ZONE: "z2"}, pods=[web("w2", "c")]),
+                node_with_pods("a", labels={ZONE: "z1"}),
+                node_with_pods("b", labels={ZONE: "z1"}, pods=[web("w1", "b")]),
+                node_with_pods("c", labels={ZONE: "z2"}, pods=[web("w2", "c")]),
             ],
             {"a": None, "b": MISMATCH, "c": MISMATCH},
             id="every constraint must hold",
@@ -165,9 +170,9 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         pytest.param(
             incoming(spread(ZONE, 1, match=WEB), spread("rack", 1, match=WEB)),
             [
-                node("a", labels={ZONE: "z1", "rack": "r1"}, pods=[web("w1", "a")]),
-                node("b", labels={ZONE: "z2"}),
-                node("c", labels={ZONE: "z3", "rack": "r2"}, pods=[web("w2", "c")]),
+                node_with_pods("a", labels={ZONE: "z1", "rack": "r1"}, pods=[web("w1", "a")]),
+                node_with_pods("b", labels={ZONE: "z2"}),
+                node_with_pods("c", labels={ZONE: "z3", "rack": "r2"}, pods=[web("w2", "c")]),
             ],
             {"a": None, "b": MISSING_LABEL, "c": None},
             id="a node lacking one of the keys counts for none of the constraints",
@@ -186,7 +191,7 @@ UNTOLERATED = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
         ),
         pytest.param(
             incoming(spread(ZONE, 1, "ScheduleAnyway", match=WEB)),
-            [*three_zones(), node("d")],
+            [*three_zones(), node_with_pods("d")],
             {"a": None, "b": None, "c": None, "d": None},
             id="ScheduleAnyway constraints never filter",
         ),
@@ -227,16 +232,16 @@ SOFT_ZONE = spread(ZONE, 1, "ScheduleAnyway", match=WEB)
         ),
         pytest.param(
             incoming(SOFT_ZONE),
-            [*three_zones(), node("d")],
+            [*three_zones(), node_with_pods("d")],
             {"a": 0, "b": 33, "c": 100, "d": 0},
             id="a node without the key scores 0",
         ),
         pytest.param(
             incoming(SOFT_ZONE, node_selector={"disk": "ssd"}),
             [
-                node("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a")]),
-                node("b", labels={ZONE: "z2", "disk": "ssd"}),
-                node("c", labels={ZONE: "z3"}, pods=[web("w2", "c"), web("w3", "c")]),
+                node_with_pods("a", labels={ZONE: "z1", "disk": "ssd"}, pods=[web("w1", "a")]),
+                node_with_pods("b", labels={ZONE: "z2", "disk": "ssd"}),
+                node_with_pods("c", labels={ZONE: "z3"}, pods=[web("w2", "c"), web("w3", "c")]),
             ],
             {"a": 0, "b": 100},
             id="nodes outside the pod's nodeSelector neither count nor score",
@@ -245,7 +250,7 @@ SOFT_ZONE = spread(ZONE, 1, "ScheduleAnyway", match=WEB)
         # max gives a=33, b=100; counting c's empty zone would give a=0, b=33.
         pytest.param(
             incoming(SOFT_ZONE, cpu="1"),
-            [*three_zones()[:2], node("c", labels={ZONE: "z3"}, cpu="500m")],
+            [*three_zones()[:2], node_with_pods("c", labels={ZONE: "z3"}, cpu="500m")],
             {"a": 33, "b": 100},
             id="a full node in the emptiest zone neither sizes the weights nor sets the minimum",
         ),

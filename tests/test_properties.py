@@ -1,4 +1,4 @@
-"""Thousands of random but API-valid pods and clusters through the whole default profile.
+"""Property tests: thousands of random but API-valid pods and clusters through the whole default profile.
 
 Whatever the objects look like — odd quantities, wildcard tolerations, selectors that contradict each other,
 nodes without status, allocatable or conditions — scheduling must answer, never raise, and explain every
@@ -15,7 +15,7 @@ from kubernetes.client import V1Node, V1Pod
 
 from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
-from policies.framework import MAX_SCORE, NodeInfo, Profile
+from policies.framework import MAX_SCORE, Code, NodeInfo, Profile
 
 Json = dict[str, Any]
 
@@ -311,6 +311,9 @@ def check(profile: Profile, the_pod: V1Pod, nodes: list[NodeInfo], find: int, st
     decision = schedule(profile, the_pod, nodes, find=find, start=start, explain=True)
     # The daemon's path (first failing filter, node-only verdicts cached) must choose the same node.
     fast = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
+    for answer in (decision, fast):
+        if answer.status.code is Code.ERROR:  # a plugin raised: fail with its traceback
+            raise AssertionError(answer.message) from answer.status.error
     assert (fast.node, fast.message) == (decision.node, decision.message)
     for name, verdict in decision.verdicts.items():
         for plugin, status in verdict.items():
