@@ -7,7 +7,7 @@ One `pod()` and one `node()`; `node_term()` is a node selector term, `pod_term()
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1Taint, V1Toleration
 
@@ -15,8 +15,16 @@ from policies.framework import CycleState, FilterPlugin, NodeInfo, ScorePlugin, 
 
 Json = dict[str, Any]
 
+_T = TypeVar("_T")
+
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
+
+
+def made(model: _T | None) -> _T:
+    """What a client model's `from_dict` made: the client types it optional, though a dict always makes one."""
+    assert model is not None
+    return model
 
 
 def taint(key: str, effect: str = "NoSchedule", value: str | None = None) -> V1Taint:
@@ -46,11 +54,11 @@ def container(
     ports: Sequence[Json] = (),
     sidecar: bool = False,
     name: str = "c",
-    **extended: str,
+    extended: Mapping[str, str] | None = None,
 ) -> Json:
-    """A container asking for `cpu`/`memory` and extended resources (`container(gpu="1")` needs a dotted name,
-    so pass `**{"nvidia.com/gpu": "1"}`). `sidecar=True` makes it a restartable init container."""
-    requests = {k: v for k, v in {"cpu": cpu, "memory": memory, **extended}.items() if v is not None}
+    """A container asking for `cpu`/`memory` and `extended` resources (`{"nvidia.com/gpu": "1"}`).
+    `sidecar=True` makes it a restartable init container."""
+    requests = {k: v for k, v in {"cpu": cpu, "memory": memory, **(extended or {})}.items() if v is not None}
     out: Json = {"name": name, "image": "pause"}
     if requests:
         out["resources"] = {"requests": requests}
@@ -93,7 +101,7 @@ def selector(match_labels: Mapping[str, str] | None = None, *expressions: Json) 
 
 
 def label_selector(match_labels: Mapping[str, str] | None = None, *expressions: Json) -> V1LabelSelector:
-    return V1LabelSelector.from_dict(selector(match_labels, *expressions))
+    return made(V1LabelSelector.from_dict(selector(match_labels, *expressions)))
 
 
 def spread(
@@ -141,14 +149,14 @@ def pod(
     affinity: Sequence[Json] = (),
     anti_affinity: Sequence[Json] = (),
     deleting: bool = False,
-    **extended: str,
+    extended: Mapping[str, str] | None = None,
 ) -> V1Pod:
-    """A pod; without `containers`, one container asking for `cpu`, `memory`, `**extended` with `host_ports`.
+    """A pod; without `containers`, one container asking for `cpu`, `memory`, `extended` with `host_ports`.
     `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs; `affinity` and
     `anti_affinity` the required pod (anti-)affinity terms (`pod_term`), `spread` its topology spread
     constraints; `node_name` puts it on a node."""
     if containers is None:
-        containers = [container(cpu, memory, ports=host_ports, **extended)]
+        containers = [container(cpu, memory, ports=host_ports, extended=extended)]
     containers = [{**c, "name": f"c{i}"} for i, c in enumerate(containers)]
     spec: Json = {"containers": containers}
     if init:
@@ -195,7 +203,7 @@ def pod(
                 "controller": owner_is_controller,
             }
         ]
-    return V1Pod.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+    return made(V1Pod.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}))
 
 
 def _json(model: V1Toleration | V1Taint, *fields: str) -> Json:
@@ -224,7 +232,7 @@ def node(
     resources = {k: v for k, v in {"cpu": cpu, "memory": memory, "pods": pods, **(extended or {})}.items() if v}
     status: Json = {"capacity": resources} if capacity_only else {"capacity": resources, "allocatable": resources}
     if ready is not None:
-        status["conditions"] = [{"type": "Ready", "status": _READY.get(ready, ready)}]  # type: ignore[call-overload]
+        status["conditions"] = [{"type": "Ready", "status": _READY[ready] if isinstance(ready, bool) else ready}]
     spec: Json = {}
     taints = list(taints)
     if taints:
@@ -232,7 +240,8 @@ def node(
     if unschedulable is not None:
         spec["unschedulable"] = unschedulable
     metadata: Json = {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}}
-    return V1Node.from_dict({"apiVersion": "v1", "kind": "Node", "metadata": metadata, "spec": spec, "status": status})
+    manifest = {"apiVersion": "v1", "kind": "Node", "metadata": metadata, "spec": spec, "status": status}
+    return made(V1Node.from_dict(manifest))
 
 
 def node_info(n: V1Node | None = None, pods: Iterable[V1Pod] = ()) -> NodeInfo:

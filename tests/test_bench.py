@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +217,7 @@ def test_init_containers_count_as_their_maximum_with_the_regular_sum() -> None:
 
 
 def test_models_and_api_json_give_the_same_facts() -> None:
-    sanitize = ApiClient().sanitize_for_serialization
+    sanitize: Callable[[object], Any] = ApiClient().sanitize_for_serialization
     p = pod("a", "n1", cpu="250m", nodeSelector={"zone": "a"}, tolerations=[{"operator": "Exists"}])
     n = node("n1", labels={"zone": "a"}, taints=[TAINT])
     assert needs_from_dict(sanitize(p)) == needs_of(p)

@@ -2,11 +2,11 @@ import pytest
 from kubernetes.client import V1NodeSelectorRequirement, V1Pod
 
 from policies.node_affinity import MISMATCH, NodeAffinity, requirement_matches
-from tests.builders import Json, expr, node, node_info, node_term, pod, state
+from tests.builders import Json, expr, made, node, node_info, node_term, pod, state
 
 
 def requirement(key: str, op: str, *values: str) -> V1NodeSelectorRequirement:
-    return V1NodeSelectorRequirement.from_dict(expr(key, op, *values))
+    return made(V1NodeSelectorRequirement.from_dict(expr(key, op, *values)))
 
 
 @pytest.mark.parametrize(

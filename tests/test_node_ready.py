@@ -1,5 +1,5 @@
 import pytest
-from kubernetes.client import V1Node, V1Toleration
+from kubernetes.client import V1Node, V1NodeCondition, V1Toleration
 
 from policies.node_ready import NodeReady
 from tests.builders import node, node_info, pod, state, tol
@@ -68,6 +68,7 @@ def test_filter(the_node: V1Node, tolerations: list[V1Toleration], reason: str |
 
 def test_other_conditions_do_not_matter() -> None:
     the_node = node(ready=True)
-    the_node.status.conditions.insert(0, type(the_node.status.conditions[0])(type="MemoryPressure", status="True"))
+    assert the_node.status is not None and the_node.status.conditions is not None
+    the_node.status.conditions.insert(0, V1NodeCondition(type="MemoryPressure", status="True"))
     info = node_info(the_node)
     assert NodeReady().filter(pod(), info, state(info)).ok

@@ -51,24 +51,28 @@ def fit(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod] | None = None) ->
         pytest.param(
             pod(), node(cpu=None, memory=None, pods=None), [], ("Too many pods",), id="a node without pods takes none"
         ),
-        pytest.param(pod(**{GPU: "1"}), node(), [], (f"Insufficient {GPU}",), id="an extended resource the node lacks"),
         pytest.param(
-            pod(**{GPU: "2"}),
+            pod(extended={GPU: "1"}), node(), [], (f"Insufficient {GPU}",), id="an extended resource the node lacks"
+        ),
+        pytest.param(
+            pod(extended={GPU: "2"}),
             node(extended={GPU: "4"}),
-            [pod("a", **{GPU: "3"})],
+            [pod("a", extended={GPU: "3"})],
             (f"Insufficient {GPU}",),
             id="an extended resource already taken",
         ),
-        pytest.param(pod(**{GPU: "1"}), node(extended={GPU: "1"}), [], (), id="an extended resource the node has"),
         pytest.param(
-            pod(**{GPU: "0"}, cpu="0"),
+            pod(extended={GPU: "1"}), node(extended={GPU: "1"}), [], (), id="an extended resource the node has"
+        ),
+        pytest.param(
+            pod(extended={GPU: "0"}, cpu="0"),
             node(cpu=None),
             [],
             (),
             id="a zero request for something the node lacks is fine",
         ),
         pytest.param(
-            pod(containers=[container(**{"ephemeral-storage": "2Gi"})]),
+            pod(containers=[container(extended={"ephemeral-storage": "2Gi"})]),
             node(extended={"ephemeral-storage": "1Gi"}),
             [],
             ("Insufficient ephemeral-storage",),

@@ -16,6 +16,7 @@ from kubernetes.client import V1Node, V1Pod
 from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
 from policies.framework import MAX_SCORE, Code, NodeInfo, Profile
+from tests.builders import made
 
 Json = dict[str, Any]
 
@@ -118,7 +119,7 @@ node_affinity = st.fixed_dictionaries(
     },
 )
 topology_keys = st.sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone", "zone"])
-selector = st.just({}) | st.fixed_dictionaries(
+selector: st.SearchStrategy[Json] = st.just({}) | st.fixed_dictionaries(
     {"matchLabels": st.fixed_dictionaries({"app": st.sampled_from(["web", "db"])})}
 )
 pod_affinity_terms = st.lists(
@@ -259,7 +260,7 @@ node_spec = st.fixed_dictionaries(
 @st.composite
 def node_json(draw: st.DrawFn, name: str) -> Json:
     allocatable = draw(ample_resources | odd_resources)
-    status: Json | None = {
+    shapes: dict[str, Json | None] = {
         "ready": {
             "capacity": allocatable,
             "allocatable": allocatable,
@@ -271,7 +272,8 @@ def node_json(draw: st.DrawFn, name: str) -> Json:
         "empty allocatable": {"capacity": allocatable, "allocatable": {}},
         "empty": {},
         "none": None,
-    }[draw(status_shapes)]
+    }
+    status = shapes[draw(status_shapes)]
     if status is not None and "conditions" not in status and draw(st.booleans()):
         status["conditions"] = draw(conditions)
     metadata: Json = {"name": name}
@@ -291,13 +293,13 @@ running_counts = st.integers(0, 6)
 @st.composite
 def cluster(draw: st.DrawFn) -> tuple[V1Pod, list[NodeInfo], int, int]:
     names = NODE_NAMES[: draw(node_counts)]
-    nodes = {name: V1Node.from_dict(draw(node_json(name))) for name in names}
+    nodes = {name: made(V1Node.from_dict(draw(node_json(name)))) for name in names}
     running: dict[str, list[V1Pod]] = {name: [] for name in names}
     for i in range(draw(running_counts)):
         where = draw(st.sampled_from(names))
-        running[where].append(V1Pod.from_dict(draw(pod_json(f"running-{i}", where))))
+        running[where].append(made(V1Pod.from_dict(draw(pod_json(f"running-{i}", where)))))
     infos = [NodeInfo.of(nodes[name], running[name]) for name in names]
-    the_pod = V1Pod.from_dict(draw(pod_json("new")))
+    the_pod = made(V1Pod.from_dict(draw(pod_json("new"))))
     find = draw(st.integers(1, len(names)))
     start = draw(st.integers(0, len(names) - 1))
     return the_pod, infos, find, start
@@ -357,6 +359,6 @@ def test_every_policy_answers_for_any_pod_and_cluster(case: tuple[V1Pod, list[No
 
 
 def test_no_nodes_at_all() -> None:
-    decision = schedule(default_profile("x"), V1Pod.from_dict({"spec": {"containers": []}}), [])
+    decision = schedule(default_profile("x"), made(V1Pod.from_dict({"spec": {"containers": []}})), [])
     assert decision.node is None
     assert decision.message == "no nodes available to schedule pods"

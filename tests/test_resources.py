@@ -90,7 +90,7 @@ def test_a_malformed_quantity_is_a_value_error(text: str) -> None:
             id="overhead is added after the init container maximum",
         ),
         pytest.param(
-            pod(containers=[container(**{GPU: "1"}), container(**{GPU: "2"})]),
+            pod(containers=[container(extended={GPU: "1"}), container(extended={GPU: "2"})]),
             {GPU: 3, "pods": 1},
             id="extended resources add up too",
         ),
@@ -136,7 +136,7 @@ def test_pod_requests_follow_aggregate_container_requests(the_pod: V1Pod, expect
             pod(overhead={"cpu": "50m"}), {"cpu": 150, "memory": 200 * Mi}, id="overhead is added to the defaults"
         ),
         pytest.param(
-            pod(cpu="1", **{GPU: "1"}), {"cpu": 1000, "memory": 200 * Mi}, id="only cpu and memory are scored"
+            pod(cpu="1", extended={GPU: "1"}), {"cpu": 1000, "memory": 200 * Mi}, id="only cpu and memory are scored"
         ),
     ],
 )

@@ -6,7 +6,7 @@ from policies.selector_spread import ZONE_LABEL, SelectorSpread
 from tests.builders import node, node_info, pod, state
 
 
-def spread(the_pod: V1Pod, nodes: list[NodeInfo]) -> dict[str, float]:
+def spread(the_pod: V1Pod, nodes: list[NodeInfo]) -> dict[str, object]:
     cycle = state(*nodes)
     plugin = SelectorSpread()
     return {n.name: pytest.approx(plugin.score(the_pod, n, cycle)) for n in nodes}

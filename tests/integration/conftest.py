@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
+
+from kubeapi import PodRef
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
 from local_cluster import bin_dir, start_cluster, stop_cluster
@@ -41,6 +43,29 @@ class Cluster:
         return subprocess.run(
             [str(self.bin / "kubectl"), *args], env=env, check=check, capture_output=True, text=True, input=input
         )
+
+
+def body(manifest: Mapping[str, Any]) -> Any:
+    """A manifest in the API's JSON as a request body: the client sends a dict as it is, though its types name
+    only its models."""
+    return manifest
+
+
+def node_name(pod: client.V1Pod) -> str | None:
+    return pod.spec.node_name if pod.spec else None
+
+
+def conditions(pod: client.V1Pod) -> list[client.V1PodCondition]:
+    return (pod.status.conditions if pod.status else None) or []
+
+
+def service_account_token(core: client.CoreV1Api, name: str, namespace: str, seconds: int = 600) -> str:
+    """A bound token of the ServiceAccount, from the TokenRequest API."""
+    request = core.create_namespaced_service_account_token(
+        name, namespace, body({"spec": {"expirationSeconds": seconds}})
+    )
+    assert request.status is not None
+    return str(request.status.token)
 
 
 def core_api(kubeconfig: str) -> client.CoreV1Api:
@@ -93,7 +118,7 @@ class Env:
 
     def node(self, name: str, **kwargs: Any) -> str:
         name = f"{self.namespace}-{name}"
-        self.core.create_node(node_manifest(name, **kwargs), _preload_content=False)
+        self.core.create_node(body(node_manifest(name, **kwargs)), _preload_content=False)
         self.nodes.append(name)
         return name
 
@@ -110,20 +135,20 @@ class Env:
         container = {"name": "c", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": requests}}
         container.update(spec.pop("container", {}))
         labels = spec.pop("labels", {})
-        body = {
+        manifest = {
             "metadata": {"name": name, "labels": labels},
             "spec": {"schedulerName": scheduler or self.scheduler_name, "containers": [container], **spec},
         }
-        return self.core.create_namespaced_pod(self.namespace, body)
+        return self.core.create_namespaced_pod(self.namespace, body(manifest))
 
     def read(self, name: str) -> client.V1Pod:
         return self.core.read_namespaced_pod(name, self.namespace)
 
     def node_of(self, name: str) -> str | None:
-        return self.read(name).spec.node_name
+        return node_name(self.read(name))
 
     def placements(self) -> dict[str, str | None]:
-        return {p.metadata.name: p.spec.node_name for p in self.core.list_namespaced_pod(self.namespace).items}
+        return {PodRef.of(p).name: node_name(p) for p in self.core.list_namespaced_pod(self.namespace).items}
 
     def events(self, reason: str | None = None) -> list[client.CoreV1Event]:
         items = self.core.list_namespaced_event(self.namespace).items
@@ -188,7 +213,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
 def namespace_env(cluster: Cluster) -> Iterator[Env]:
     """A fresh namespace and scheduler name; on exit its pods (grace 0), its nodes and the namespace go."""
     namespace = unique("t")
-    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    cluster.core.create_namespace(body({"metadata": {"name": namespace}}))
     test_env = Env(cluster, namespace, scheduler_name=unique("sched"))
     try:
         yield test_env

@@ -30,8 +30,9 @@ import pytest
 import yaml
 from kubernetes import client
 
+from kubeapi import PodRef
 from policies.config import parse
-from tests.integration.conftest import ROOT, Cluster, Env
+from tests.integration.conftest import ROOT, Cluster, Env, body, conditions, node_name, service_account_token
 
 MANIFEST = ROOT / "rbac-deploy.yaml"
 TEST_POD = ROOT / "test-pod.yaml"
@@ -252,9 +253,7 @@ def test_the_manifests_apply_after_a_server_dry_run_and_reapply_unchanged(deploy
 
 def service_account_dir(cluster: Cluster, directory: Path, namespace: str, name: str) -> Path:
     """What the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount: a bound token, the CA, the ns."""
-    token = cluster.core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 600}}
-    ).status.token
+    token = service_account_token(cluster.core, name, namespace)
     directory.mkdir(parents=True)
     (directory / "token").write_text(token)
     (directory / "namespace").write_text(namespace)
@@ -311,8 +310,9 @@ def _delete_test_pod(core: client.CoreV1Api) -> None:
 
 
 def _events(core: client.CoreV1Api, pod: client.V1Pod, reason: str) -> list[client.CoreV1Event]:
-    selector = f"involvedObject.uid={pod.metadata.uid},reason={reason}"
-    return core.list_namespaced_event(pod.metadata.namespace, field_selector=selector).items
+    ref = PodRef.of(pod)
+    selector = f"involvedObject.uid={ref.uid},reason={reason}"
+    return core.list_namespaced_event(ref.namespace, field_selector=selector).items
 
 
 def test_the_scheduler_binds_and_reports_as_its_service_account(deployed: Cluster, env: Env, tmp_path: Path) -> None:
@@ -329,21 +329,22 @@ def test_the_scheduler_binds_and_reports_as_its_service_account(deployed: Cluste
         assert not re.search(r"\b403\b|forbidden", text, re.IGNORECASE), text
 
         pod = core.read_namespaced_pod("test-pod", "default")
-        assert pod.spec.node_name, text
-        assert f"Bound default/test-pod -> {pod.spec.node_name}" in [entry["msg"] for entry in log], text
+        bound_to = node_name(pod)
+        assert bound_to, text
+        assert f"Bound default/test-pod -> {bound_to}" in [entry["msg"] for entry in log], text
         (scheduled,) = _events(core, pod, "Scheduled")
         assert (scheduled.type, scheduled.message) == (
             "Normal",
-            f"Successfully assigned default/test-pod to {pod.spec.node_name}",
+            f"Successfully assigned default/test-pod to {bound_to}",
         )
         assert scheduled.reporting_component == NAME
 
         huge = env.read("huge")
-        assert huge.spec.node_name is None
+        assert node_name(huge) is None
         (failed,) = _events(core, huge, "FailedScheduling")
         assert failed.type == "Warning"
-        assert "Insufficient cpu" in failed.message
-        condition = next(c for c in huge.status.conditions if c.type == "PodScheduled")
+        assert "Insufficient cpu" in (failed.message or "")
+        condition = next(c for c in conditions(huge) if c.type == "PodScheduled")
         assert (condition.status, condition.reason, condition.message) == ("False", "Unschedulable", failed.message)
     finally:
         _delete_test_pod(core)
@@ -354,7 +355,7 @@ def test_without_the_role_the_token_is_refused_so_it_is_the_only_credential(
     cluster: Cluster, env: Env, tmp_path: Path
 ) -> None:
     """The control for the test above: the same run with a ServiceAccount that has no role gets 403s."""
-    env.core.create_namespaced_service_account(env.namespace, {"metadata": {"name": "no-role"}})
+    env.core.create_namespaced_service_account(env.namespace, body({"metadata": {"name": "no-role"}}))
     token = service_account_dir(cluster, tmp_path / "serviceaccount", env.namespace, "no-role")
     _code, log = run_in_cluster(cluster, tmp_path, token)
     text = "\n".join(json.dumps(entry) for entry in log)

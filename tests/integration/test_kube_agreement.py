@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from tests.integration.conftest import ROOT, Env, unique, wait_for
+from kubeapi import PodRef
+from tests.integration.conftest import ROOT, Env, body, conditions, node_name, unique, wait_for
 
 SEED = 20260
 NODES, ANCHORS, PODS = 6, 8, 20
@@ -182,13 +183,14 @@ def outcomes(env: Env, namespace: str) -> dict[str, str | None] | None:
     """pod → None once placed, or its PodScheduled=False message; None until every pod has one or the other."""
     result: dict[str, str | None] = {}
     for pod in env.core.list_namespaced_pod(namespace, label_selector="team").items:
-        if pod.spec.node_name:
-            result[pod.metadata.name] = None
+        name = PodRef.of(pod).name
+        if node_name(pod):
+            result[name] = None
             continue
-        condition = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+        condition = next((c for c in conditions(pod) if c.type == "PodScheduled"), None)
         if condition is None or condition.status != "False":
             return None
-        result[pod.metadata.name] = condition.message
+        result[name] = condition.message
     return result if len(result) == PODS else None
 
 
@@ -205,21 +207,21 @@ def create(
         spec = {"containers": [PAUSE], "nodeName": nodes[anchor["node"]], "schedulerName": "nobody"}
         if "affinity" in anchor:
             spec["affinity"] = anchor["affinity"]
-        body = {"metadata": {"name": anchor["name"], "labels": anchor["labels"]}, "spec": spec}
-        env.core.create_namespaced_pod(namespace, body, _preload_content=False)
+        manifest = {"metadata": {"name": anchor["name"], "labels": anchor["labels"]}, "spec": spec}
+        env.core.create_namespaced_pod(namespace, body(manifest), _preload_content=False)
     for pod in pods:
-        body = {
+        manifest = {
             "metadata": {"name": pod["name"], "labels": pod["labels"]},
             "spec": {**pod["spec"], "schedulerName": scheduler},
         }
-        env.core.create_namespaced_pod(namespace, body, _preload_content=False)
+        env.core.create_namespaced_pod(namespace, body(manifest), _preload_content=False)
 
 
 def test_feasibility_agrees_with_kube_scheduler(env: Env, tmp_path: Path) -> None:
     nodes, anchors, pods = scenario(random.Random(SEED))
     node_names = [env.node(**node) for node in nodes]
     kube_name, kube_namespace = unique("kube"), unique("t-kube")
-    env.core.create_namespace({"metadata": {"name": kube_namespace}})
+    env.core.create_namespace(body({"metadata": {"name": kube_namespace}}))
     try:
         create(env, env.namespace, env.scheduler_name, nodes=node_names, anchors=anchors, pods=pods)
         create(env, kube_namespace, kube_name, nodes=node_names, anchors=anchors, pods=pods)

@@ -42,9 +42,11 @@ from tests.integration.conftest import (
     Cluster,
     Env,
     Scheduler,
+    body,
     core_api,
     in_background,
     namespace_env,
+    service_account_token,
     unique,
     wait_for,
 )
@@ -121,14 +123,14 @@ def create_pods(env: Env, count: int, prefix: str = "p", labels: dict[str, str] 
     names = [f"{prefix}{i:04}" for i in range(count)]
 
     def create(name: str) -> None:
-        body = {
+        manifest = {
             "metadata": {"name": name, "labels": labels or {}},
             "spec": {
                 "schedulerName": env.scheduler_name,
                 "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": "10m"}}}],
             },
         }
-        env.core.create_namespaced_pod(env.namespace, body, _preload_content=False)
+        env.core.create_namespaced_pod(env.namespace, body(manifest), _preload_content=False)
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(create, names))
@@ -225,7 +227,7 @@ def private_env(directory: Path, env: dict[str, str] | None = None) -> Iterator[
     try:
         cluster = Cluster(kubeconfig, directory, core_api(kubeconfig))
         namespace = unique("t")
-        cluster.core.create_namespace({"metadata": {"name": namespace}})
+        cluster.core.create_namespace(body({"metadata": {"name": namespace}}))
         yield Env(cluster, namespace, scheduler_name=unique("sched"))
     finally:
         stop_cluster(directory)
@@ -367,7 +369,7 @@ def hold_lease(env: Env, lease: str) -> None:
     now = datetime.datetime.now(datetime.UTC)
     spec = {"holderIdentity": "the-test", "leaseDurationSeconds": 3600, "renewTime": microtime(now)}
     client.CoordinationV1Api(env.core.api_client).create_namespaced_lease(
-        env.namespace, {"metadata": {"name": lease}, "spec": spec}, _preload_content=False
+        env.namespace, body({"metadata": {"name": lease}, "spec": spec}), _preload_content=False
     )
 
 
@@ -380,8 +382,8 @@ def release_lease(env: Env, lease: str) -> None:
         "leaseDurationSeconds": 1,
         "renewTime": microtime(datetime.datetime.now(datetime.UTC)),
     }
-    body = {"metadata": {"name": lease, "resourceVersion": current.metadata.resource_version}, "spec": spec}
-    leases.replace_namespaced_lease(lease, env.namespace, body, _preload_content=False)
+    manifest = {"metadata": {"name": lease, "resourceVersion": current.metadata.resource_version}, "spec": spec}
+    leases.replace_namespaced_lease(lease, env.namespace, body(manifest), _preload_content=False)
 
 
 def take_over(env: Env, tmp_path: Path, timings: dict[str, float], signum: int) -> TakeOver:
@@ -593,21 +595,21 @@ def service_account_kubeconfig(env: Env, directory: Path) -> str:
     )
     rbac = client.RbacAuthorizationV1Api(env.core.api_client)
     rbac.create_cluster_role(role)
-    env.core.create_namespaced_service_account(env.namespace, {"metadata": {"name": "scheduler"}})
+    env.core.create_namespaced_service_account(env.namespace, body({"metadata": {"name": "scheduler"}}))
     rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": f"{env.namespace}-scheduler"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": role["metadata"]["name"],
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "scheduler", "namespace": env.namespace}],
-        }
+        body(
+            {
+                "metadata": {"name": f"{env.namespace}-scheduler"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role["metadata"]["name"],
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "scheduler", "namespace": env.namespace}],
+            }
+        )
     )
-    token = env.core.create_namespaced_service_account_token(
-        "scheduler", env.namespace, {"spec": {"expirationSeconds": 3600}}
-    ).status.token
+    token = service_account_token(env.core, "scheduler", env.namespace, 3600)
     document = yaml.safe_load(Path(env.cluster.kubeconfig).read_text())
     document["users"][0]["user"] = {"token": token}
     path = directory / "scheduler.kubeconfig"

@@ -14,7 +14,7 @@ from kubernetes import client
 from cli import Config
 from kubeapi import Api
 from scheduler import Scheduler
-from tests.integration.conftest import Env, wait_for
+from tests.integration.conftest import Env, body, conditions, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -30,7 +30,7 @@ def test_the_demo_pod_goes_to_the_only_plain_node(env: Env) -> None:
     assert env.node_of("test-pod") == plain
     [event] = env.events("Scheduled")
     assert (event.type, event.message) == ("Normal", f"Successfully assigned {env.namespace}/test-pod to {plain}")
-    assert event.source.component == env.scheduler_name
+    assert event.source is not None and event.source.component == env.scheduler_name
 
 
 def test_an_unplaceable_pod_gets_kube_schedulers_message_event_and_condition(env: Env) -> None:
@@ -42,7 +42,7 @@ def test_an_unplaceable_pod_gets_kube_schedulers_message_event_and_condition(env
     message = "0/3 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 2 Insufficient cpu."
     [event] = env.events("FailedScheduling")
     assert (event.type, event.message) == ("Warning", message)
-    [condition] = env.read("big").status.conditions
+    [condition] = conditions(env.read("big"))
     assert (condition.type, condition.status, condition.reason, condition.message) == (
         "PodScheduled",
         "False",
@@ -132,12 +132,13 @@ def test_pod_overhead_counts_towards_the_requests(env: Env) -> None:
     node_api = client.NodeV1Api(env.core.api_client)
     runtime_class = f"{env.namespace}-rc"
     node_api.create_runtime_class(
-        {"metadata": {"name": runtime_class}, "handler": "runc", "overhead": {"podFixed": {"cpu": "950m"}}}
+        body({"metadata": {"name": runtime_class}, "handler": "runc", "overhead": {"podFixed": {"cpu": "950m"}}})
     )
     try:
         env.node("n", cpu="1")
         env.pod("p", runtimeClassName=runtime_class)
-        assert env.read("p").spec.overhead == {"cpu": "950m"}
+        spec = env.read("p").spec
+        assert spec is not None and spec.overhead == {"cpu": "950m"}
         assert env.run_once().returncode == 0
         assert env.node_of("p") is None
         [event] = env.events("FailedScheduling")
