@@ -103,6 +103,7 @@ class Informer:
             self.handle("DELETED", {"metadata": {"uid": uid, "namespace": namespace, "name": name}})
         self._versions = seen
         self.error = None
+        log.debug("listed %d %ss (%s); watching", len(seen), self.kind, self.field_selector or "all")
         self.synced.set()
         return str(page["metadata"]["resourceVersion"])
 

@@ -45,6 +45,7 @@ class LeaseElector:
         # client-go judges another holder's lease by when *we* saw its record change, not by its timestamps,
         # so clock skew between replicas does not matter.
         self._observed: tuple[str, float] | None = None
+        self._standing_by_for: str | None = None  # the other holder last logged, so each is logged once
         self._lock = threading.Lock()
 
     def is_leader(self) -> bool:
@@ -92,6 +93,9 @@ class LeaseElector:
         if holder and holder != self.identity:
             valid_until = self._observed[1] + (spec.lease_duration_seconds or self.lease_duration)
             if started < valid_until:
+                if holder != self._standing_by_for:  # as client-go's "attempting to acquire leader lease": once
+                    log.info("lease %s/%s is held by %s; standing by", self.namespace, self.name, holder)
+                    self._standing_by_for = holder
                 return False
         transitions = (spec.lease_transitions or 0) + (0 if holder == self.identity else 1)
         acquired = (spec.acquire_time or now) if holder == self.identity else now

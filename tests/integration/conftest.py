@@ -105,11 +105,13 @@ def unique(prefix: str) -> str:
 
 @dataclass
 class Env:
-    """One test's corner of the cluster: its namespace, scheduler name, nodes and pods."""
+    """One test's corner of the cluster: its namespace, scheduler name, nodes and pods; `logs` is the folder
+    for its schedulers' output (the test's tmp_path)."""
 
     cluster: Cluster
     namespace: str
     scheduler_name: str
+    logs: Path
     nodes: list[str] = field(default_factory=list)
 
     @property
@@ -172,7 +174,7 @@ class Env:
 
     def scheduler(self, *args: str, log: Path | None = None) -> AbstractContextManager[Scheduler]:
         """The daemon in the background; on exit SIGTERM, and it must stop promptly with exit 0."""
-        return in_background(self.scheduler_args(*args), log or Path(f"/tmp/{self.scheduler_name}.log"))
+        return in_background(self.scheduler_args(*args), log or self.logs / f"{self.scheduler_name}.log")
 
 
 @contextmanager
@@ -184,8 +186,10 @@ def in_background(command: list[str], log: Path, stop_timeout: float = 20) -> It
     try:
         yield running
     finally:
+        stopping = time.monotonic()
         process.terminate()
         running.exit_code = process.wait(timeout=stop_timeout)
+        running.stop_seconds = time.monotonic() - stopping
 
 
 @dataclass
@@ -193,6 +197,7 @@ class Scheduler:
     process: subprocess.Popen[str]
     log: Path
     exit_code: int | None = None
+    stop_seconds: float | None = None  # from SIGTERM to exit
 
     def output(self) -> str:
         return self.log.read_text()
@@ -210,11 +215,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
 
 
 @contextmanager
-def namespace_env(cluster: Cluster) -> Iterator[Env]:
+def namespace_env(cluster: Cluster, logs: Path) -> Iterator[Env]:
     """A fresh namespace and scheduler name; on exit its pods (grace 0), its nodes and the namespace go."""
     namespace = unique("t")
     cluster.core.create_namespace(body({"metadata": {"name": namespace}}))
-    test_env = Env(cluster, namespace, scheduler_name=unique("sched"))
+    test_env = Env(cluster, namespace, scheduler_name=unique("sched"), logs=logs)
     try:
         yield test_env
     finally:
@@ -225,6 +230,6 @@ def namespace_env(cluster: Cluster) -> Iterator[Env]:
 
 
 @pytest.fixture
-def env(cluster: Cluster) -> Iterator[Env]:
-    with namespace_env(cluster) as test_env:
+def env(cluster: Cluster, tmp_path: Path) -> Iterator[Env]:
+    with namespace_env(cluster, tmp_path) as test_env:
         yield test_env

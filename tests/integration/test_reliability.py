@@ -9,9 +9,11 @@ The figures (take-over, recovery, retries) are printed (`pytest -s`) and appende
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -228,7 +231,7 @@ def private_env(directory: Path, env: dict[str, str] | None = None) -> Iterator[
         cluster = Cluster(kubeconfig, directory, core_api(kubeconfig))
         namespace = unique("t")
         cluster.core.create_namespace(body({"metadata": {"name": namespace}}))
-        yield Env(cluster, namespace, scheduler_name=unique("sched"))
+        yield Env(cluster, namespace, scheduler_name=unique("sched"), logs=directory.parent)
     finally:
         stop_cluster(directory)
 
@@ -397,8 +400,11 @@ def take_over(env: Env, tmp_path: Path, timings: dict[str, float], signum: int) 
         replica(env, tmp_path / "a.log", *args, host="replica-a") as a,
         replica(env, tmp_path / "b.log", *args, host="replica-b") as b,
     ):
-        wait_for(lambda: "starting:" in a.output() and "starting:" in b.output(), timeout=30, what="both to start")
-        time.sleep(timings["retry"] + 1)  # both have read the lease
+        wait_for(
+            lambda: all("is held by the-test; standing by" in r.output() for r in (a, b)),
+            timeout=30,
+            what="both to read the test's lease and stand by",
+        )
         names = create_pods(env, LEADER_BURST)
         release_lease(env, lease)
         wait_for(lambda: leads(a.log) or leads(b.log), timeout=timings["retry"] + 30, what="a leader")
@@ -447,8 +453,9 @@ def take_over(env: Env, tmp_path: Path, timings: dict[str, float], signum: int) 
 def killed_leader(
     request: pytest.FixtureRequest, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TakeOver]:
-    with namespace_env(cluster) as env:
-        yield take_over(env, tmp_path_factory.mktemp("killed-leader"), request.param, signal.SIGKILL)
+    logs = tmp_path_factory.mktemp("killed-leader")
+    with namespace_env(cluster, logs) as env:
+        yield take_over(env, logs, request.param, signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -482,8 +489,9 @@ def test_a_killed_leader_loses_no_more_scheduled_events_than_binds_in_flight(kil
 
 @pytest.fixture(scope="module")
 def stopped_leader(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TakeOver]:
-    with namespace_env(cluster) as env:
-        yield take_over(env, tmp_path_factory.mktemp("stopped-leader"), DEFAULT_LEASE, signal.SIGTERM)
+    logs = tmp_path_factory.mktemp("stopped-leader")
+    with namespace_env(cluster, logs) as env:
+        yield take_over(env, logs, DEFAULT_LEASE, signal.SIGTERM)
 
 
 @pytest.mark.slow
@@ -508,12 +516,31 @@ def test_a_leader_stopped_with_sigterm_binds_nothing_after_releasing_its_lease(s
 
 @pytest.mark.timeout(60)
 def test_two_replicas_on_one_host_elect_one_leader(env: Env, tmp_path: Path) -> None:
-    args = election_args(env, unique("lease"), SHORT_LEASE)
+    lease = unique("lease")
+    args = election_args(env, lease, SHORT_LEASE)
+    leases = client.CoordinationV1Api(env.core.api_client)
+
+    def spec() -> client.V1LeaseSpec:
+        read = leases.read_namespaced_lease(lease, env.namespace).spec
+        assert read is not None
+        return read
+
     with replica(env, tmp_path / "a.log", *args) as a:
         wait_for(lambda: leads(a.log), timeout=30, what="replica a to lead")
+        holder = spec().holder_identity
         with replica(env, tmp_path / "b.log", *args) as b:
-            wait_for(lambda: "starting:" in b.output(), timeout=30, what="replica b to start")
-            time.sleep(2 * SHORT_LEASE["retry"] + 1)
+            wait_for(lambda: f"is held by {holder}; standing by" in b.output(), timeout=30, what="b to stand by")
+            since = spec().renew_time
+            assert since is not None
+
+            def renewed_for_a_lease_duration() -> bool:
+                now = spec()
+                assert now.holder_identity == holder, "the lease changed hands"
+                assert now.renew_time is not None
+                return (now.renew_time - since).total_seconds() > SHORT_LEASE["duration"]
+
+            # Long enough for b to take the lease if it judged it by a's renewals, which keep it valid.
+            wait_for(renewed_for_a_lease_duration, timeout=30, what="a to renew for a whole lease duration")
             assert not leads(b.log), "two leaders"
 
 
@@ -820,12 +847,54 @@ def test_json_logs_parse_and_carry_pod_node_and_reason(env: Env) -> None:
 # --- transport errors ---------------------------------------------------------------------------------------------
 
 
-def test_a_connection_dropped_during_the_tls_handshake_is_retried(tmp_path: Path) -> None:
-    with listening() as server:
-        accept_forever(server, lambda connection: connection.close())
-        kubeconfig = fake_kubeconfig(tmp_path / "kubeconfig", server.getsockname()[1])
-        core = client.CoreV1Api(kubeapi.load_client(kubeconfig))
-        with pytest.raises(client.ApiException) as dropped:
-            core.list_node(_request_timeout=5)
-    assert dropped.value.status == 0  # what the client raises, verified: "(0) Reason: SSLError ..."
-    assert kubeapi.is_transient(dropped.value)
+def forward(connection: socket.socket, upstream: tuple[str, int]) -> None:
+    """Pipe `connection` to `upstream` both ways, each direction in a daemon thread, until either side closes."""
+    remote = socket.create_connection(upstream)
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    threading.Thread(target=pump, args=(connection, remote), daemon=True).start()
+    threading.Thread(target=pump, args=(remote, connection), daemon=True).start()
+
+
+def test_a_connection_dropped_during_the_tls_handshake_is_retried(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy in front of the real API server closes the first two connections before the TLS handshake ends
+    (the client's status 0, transient); the call is retried, each retry logged once, and the third connection
+    gets the answer."""
+    node = env.node("n")
+    upstream = urllib.parse.urlsplit(env.core.api_client.configuration.host)
+    assert upstream.hostname is not None and upstream.port is not None
+    connections: list[socket.socket] = []
+
+    def drop_two(connection: socket.socket) -> None:
+        connections.append(connection)
+        if len(connections) <= 2:
+            connection.close()
+        else:
+            forward(connection, (upstream.hostname or "", upstream.port or 0))
+
+    with listening() as proxy:
+        accept_forever(proxy, drop_two)
+        document = yaml.safe_load(Path(env.cluster.kubeconfig).read_text())
+        for entry in document["clusters"]:  # the API server's certificate names 127.0.0.1, whatever the port
+            entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.getsockname()[1]}"
+        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(document))
+        api = kubeapi.Api(kubeapi.load_client(str(tmp_path / "kubeconfig")), component="test", instance="test")
+        with caplog.at_level(logging.WARNING, logger="my-scheduler"):
+            answer = api.read_node(node)
+    assert answer.metadata is not None and answer.metadata.name == node
+    assert len(connections) == 3
+    retried = [r.getMessage() for r in caplog.records]
+    assert [m.split(", retrying: ")[0] for m in retried] == [
+        "read_node failed (attempt 1/8)",
+        "read_node failed (attempt 2/8)",
+    ], retried
+    assert all(", retrying: HTTP 0 " in m for m in retried), retried

@@ -15,6 +15,7 @@ from cli import Config
 from kubeapi import Api
 from scheduler import Scheduler
 from tests.integration.conftest import Env, body, conditions, wait_for
+from tests.integration.test_reliability import free_port, get
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -158,14 +159,15 @@ def test_a_burst_of_100_identical_pods_spreads_evenly(env: Env) -> None:
 
 
 def test_pods_of_other_schedulers_and_bound_pods_are_left_alone(env: Env) -> None:
-    first, second = env.node("a"), env.node("b")
+    env.node("free")  # room for both, were they ours
+    taken = env.node("taken")
     env.pod("theirs", scheduler="default-scheduler")
-    env.pod("bound", nodeName=second)
+    env.pod("bound", nodeName=taken)
     result = env.run_once()
     assert result.returncode == 0
-    assert env.placements() == {"theirs": None, "bound": second}
+    assert env.placements() == {"theirs": None, "bound": taken}
     assert "Bound" not in result.stderr
-    assert first
+    assert env.events() == [], "nothing reported about pods that are not ours to schedule"
 
 
 def test_dry_run_binds_nothing_and_writes_nothing(env: Env) -> None:
@@ -218,17 +220,28 @@ def test_once_exits_after_one_pass_and_sigterm_stops_the_daemon_promptly(env: En
     env.node("n")
     result = env.run_once(timeout=30)
     assert result.returncode == 0
-    with env.scheduler("--interval", "30") as scheduler:
-        wait_for(lambda: "starting" in scheduler.output(), what="start")
+    port = free_port()
+    with env.scheduler("--interval", "30", "--metrics-port", str(port)) as scheduler:
+        # Ready once its first cycle is over: the loop then sleeps out a 30 s interval, which SIGTERM must cut.
+        wait_for(lambda: _ready(port), what="the first cycle")
     assert scheduler.exit_code == 0
+    assert scheduler.stop_seconds is not None and scheduler.stop_seconds < 3, f"{scheduler.stop_seconds:.1f} s"
+
+
+def _ready(port: int) -> bool:
+    try:
+        return get(port, "/readyz")[0] == 200
+    except OSError:  # not serving yet
+        return False
 
 
 def test_watch_mode_binds_a_new_pod_without_waiting_for_a_poll(env: Env) -> None:
     """With --mode watch the loop sleeps until a watch event: a 30 s interval must not delay the binding."""
     node = env.node("n")
-    with env.scheduler("--mode", "watch", "--interval", "30") as scheduler:
-        wait_for(lambda: "starting" in scheduler.output(), what="start")
-        time.sleep(1)  # the first (empty) pass is over; now only a watch event can wake the loop
+    with env.scheduler("--mode", "watch", "--interval", "30", "--log-level", "DEBUG") as scheduler:
+        # Its pending pods' first LIST is done, so a pod created now can only arrive by the watch.
+        listed = f"spec.schedulerName={env.scheduler_name}); watching"
+        wait_for(lambda: listed in scheduler.output(), what="the pending pods' LIST")
         created = time.monotonic()
         env.pod("p")
         wait_for(lambda: env.node_of("p") == node, timeout=10, interval=0.05, what="binding")
