@@ -44,7 +44,7 @@ from harness import (
 from rawkube import RawKube
 
 sys.path.insert(0, str(ROOT / "hack"))
-import local_cluster  # type: ignore[import-not-found]  # hack/ is not a package
+import local_cluster
 
 RESULTS = ROOT / "bench" / "results"
 

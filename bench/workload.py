@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
-from nodes import node_manifest  # type: ignore[import-not-found]  # hack/ is not a package
+from nodes import node_manifest
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = 3
