@@ -210,17 +210,6 @@ def workload(pod: V1Pod) -> str | None:
     return f"{meta.namespace}/app={app}" if app else None
 
 
-def snapshot(nodes: Iterable[V1Node], assigned: Iterable[V1Pod]) -> list[NodeInfo]:
-    """The nodes, sorted by name, each with the pods assigned to it (for tests and one-off views; the daemon's
-    cache keeps NodeInfos up to date instead)."""
-    infos = {info.name: info for info in (NodeInfo.of(n) for n in nodes)}
-    for pod in assigned:
-        info = infos.get(str(pod.spec.node_name) if pod.spec else "")
-        if info is not None:
-            info.add_pod(PodInfo.of(pod))
-    return sorted(infos.values(), key=lambda n: n.name)
-
-
 _T = TypeVar("_T")
 
 
