@@ -21,6 +21,16 @@ HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
 
 
+class Clock:
+    """A clock the test moves by hand (`clock.now += 5`), for the daemon's injectable clocks."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def made(model: _T | None) -> _T:
     """What a client model's `from_dict` made: the client types it optional, though a dict always makes one."""
     assert model is not None

@@ -11,15 +11,7 @@ from kubernetes.client import ApiClient
 
 from cache import ASSUMED_TTL_SECONDS, ClusterCache, node_facts, pending_pod, pod_info
 from policies.framework import NodeFacts, NodeInfo, PodInfo
-from tests.builders import node, pod, port
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.builders import Clock, node, pod, port
 
 
 def on(name: str, node_name: str, **kwargs: Any) -> PodInfo:
@@ -42,7 +34,7 @@ def as_json(model: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(0.0)
 
 
 @pytest.fixture

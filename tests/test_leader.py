@@ -10,14 +10,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from leader import LeaseElector
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.builders import Clock
 
 
 @pytest.fixture

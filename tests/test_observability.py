@@ -9,14 +9,7 @@ import sys
 import pytest
 
 from observability import Health, JsonFormatter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.builders import Clock
 
 
 @pytest.fixture

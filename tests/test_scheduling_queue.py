@@ -12,14 +12,7 @@ from scheduling_queue import (
     PendingPod,
     SchedulingQueue,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.builders import Clock
 
 
 def pending(
