@@ -125,6 +125,8 @@ def setup_logging(level: str, fmt: str) -> None:
     listener.start()
     atexit.register(listener.stop)  # flushes what is queued
     logging.basicConfig(level=level, handlers=[_Enqueue(records)], force=True)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 class _Enqueue(logging.handlers.QueueHandler):
@@ -133,5 +135,3 @@ class _Enqueue(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
-    logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from observability import Health, JsonFormatter
+from observability import Health, JsonFormatter, setup_logging
 from tests.builders import Clock
 
 
@@ -73,3 +73,16 @@ def test_a_traceback_goes_to_its_own_field() -> None:
     assert entry["exc"].startswith("Traceback (most recent call last):")
     assert entry["exc"].endswith("KeyError: 'b'")
     assert "\n" not in json.dumps(entry), "one line per record"
+
+
+def test_setup_logging_quiets_the_client_libraries() -> None:
+    """At DEBUG the daemon's own lines, not one per HTTP request from urllib3 or the client."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("DEBUG", "text")
+        assert logging.getLogger("kubernetes").level == logging.WARNING
+        assert logging.getLogger("urllib3").level == logging.ERROR
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
