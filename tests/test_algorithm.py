@@ -18,6 +18,7 @@ from policies.framework import (
     Normalize,
     PodInfo,
     Profile,
+    ScorePlugin,
     Status,
 )
 from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
@@ -87,8 +88,8 @@ class Fixed:
         return self.raw[node.name]
 
 
-def profile_with(*scores: tuple[object, int]) -> Profile:
-    return Profile("t", (NodeResourcesFit(),), scores)  # type: ignore[arg-type]
+def profile_with(*scores: tuple[ScorePlugin, int]) -> Profile:
+    return Profile("t", (NodeResourcesFit(),), scores)
 
 
 @pytest.mark.parametrize(
