@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -147,15 +147,17 @@ class ClusterCache:
     def has_pod(self, uid: str) -> bool:
         return uid in self._where
 
-    def assumed_on(self, uid: str) -> str | None:
-        """The node a pod is assumed on (None when it is not assumed). Informer threads ask it, so it reads
-        two dicts without a lock; the answer may be stale, and `confirm` checks again."""
-        return self._where.get(uid) if uid in self._assumed else None
+    def assumed_pod(self, uid: str) -> PodInfo | None:
+        """The record of a pod we assumed and the watch has not confirmed yet. Informer threads ask it, so it
+        reads dicts without a lock; the answer may be stale, and `confirm` checks again."""
+        return self._pod(uid) if uid in self._assumed else None
 
-    def confirm(self, uid: str, node: str) -> bool:
+    def confirm(self, uid: str, node: str, labels: Mapping[str, str]) -> bool:
         """The watch saw our bind: the assumed pod stays as it is. False when it is not (or no longer) assumed
-        on that node."""
-        if self._where.get(uid) != node or uid not in self._assumed:
+        on that node, or its labels changed meanwhile (the API server adds the node's topology labels at
+        binding in recent releases): then the caller reads the pod again."""
+        pod = self.assumed_pod(uid)
+        if pod is None or pod.node_name != node or pod.labels != labels:
             return False
         del self._assumed[uid]
         return True
@@ -183,6 +185,11 @@ class ClusterCache:
 
     def assumed(self) -> int:
         return len(self._assumed)
+
+    def _pod(self, uid: str) -> PodInfo | None:
+        node = self._where.get(uid)
+        info = self.nodes.get(node) if node is not None else None
+        return info.pods.get(uid) if info is not None else self._waiting.get(node or "", {}).get(uid)
 
     def _remove(self, uid: str) -> PodInfo | None:
         node = self._where.pop(uid, None)

@@ -161,8 +161,9 @@ class Scheduler:
 
     def _on_assigned(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
-        if kind != "DELETED" and self.cache.assumed_on(meta["uid"]) == obj["spec"].get("nodeName"):
-            # Our own bind coming back: the loop only has to confirm it, no need to read the pod again.
+        mine = self.cache.assumed_pod(meta["uid"]) if kind != "DELETED" else None
+        if mine and mine.node_name == obj["spec"].get("nodeName") and mine.labels == (meta.get("labels") or {}):
+            # Our own bind coming back as we assumed it: the loop only has to confirm it, not read it again.
             self.inbox.put(("confirm", meta["uid"], obj))
             return
         self._deliver("pod", kind, obj, pod_info)
@@ -196,15 +197,18 @@ class Scheduler:
                 what, key, record = self.inbox.get_nowait()
             except Empty:
                 break
+            if what == "confirm":
+                self.queue.remove(key)
+                if self.cache.confirm(key, record["spec"]["nodeName"], record["metadata"].get("labels") or {}):
+                    continue
+                # Not ours to confirm after all (forgotten, confirmed already, or labelled since): read it now,
+                # in its place among the events, as any other assigned pod.
+                what, record = "pod", pod_info(record)
             if what == "node":
                 if record is None:
                     self.cache.remove_node(key)
                 elif self.cache.set_node(record):
                     events.add(ClusterEvent.NODE_CHANGED)
-            elif what == "confirm":
-                self.queue.remove(key)
-                if not self.cache.confirm(key, record["spec"]["nodeName"]):  # forgotten meanwhile: read it after all
-                    self.inbox.put(("pod", key, pod_info(record)))
             elif what == "pod":
                 if record is None:
                     if self.cache.remove_pod(key):

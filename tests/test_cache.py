@@ -159,9 +159,16 @@ def test_json_conversions_keep_what_the_policies_read() -> None:
 
 
 def test_our_bind_seen_by_the_watch_is_confirmed_without_reading_the_pod_again(cache: ClusterCache) -> None:
-    cache.assume(on("p", "a", cpu="1"))
-    assert cache.assumed_on(uid("p")) == "a"
-    assert not cache.confirm(uid("p"), "b"), "seen on another node: not ours to confirm"
-    assert cache.confirm(uid("p"), "a")
-    assert cache.assumed_on(uid("p")) is None and cache.nodes["a"].requested["cpu"] == 1000
-    assert not cache.confirm(uid("p"), "a")
+    cache.assume(on("p", "a", cpu="1", labels={"app": "web"}))
+    assert (pod := cache.assumed_pod(uid("p"))) is not None and pod.node_name == "a"
+    assert not cache.confirm(uid("p"), "b", {"app": "web"}), "seen on another node: not ours to confirm"
+    assert cache.confirm(uid("p"), "a", {"app": "web"})
+    assert cache.assumed_pod(uid("p")) is None and cache.nodes["a"].requested["cpu"] == 1000
+    assert not cache.confirm(uid("p"), "a", {"app": "web"}), "a second event for it is read as any other"
+
+
+def test_a_pod_labelled_at_binding_is_not_confirmed_but_read_again(cache: ClusterCache) -> None:
+    """The API server copies the node's topology labels onto the pod at binding: the record must get them."""
+    cache.assume(on("p", "a", labels={"app": "web"}))
+    assert not cache.confirm(uid("p"), "a", {"app": "web", "topology.kubernetes.io/zone": "z1"})
+    assert cache.assumed_pod(uid("p")) is not None, "still assumed until the pod read again replaces it"
