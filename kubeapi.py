@@ -196,14 +196,14 @@ class Api:
             _request_timeout=(10, seconds + 30),
         )
 
-    def pending_pods(self, scheduler_names: Iterable[str], page_size: int = 500) -> Iterator[dict[str, Any]]:
-        """Poll mode: the pending pods of these scheduler names, page by page (a page's dicts only live while
-        it is handed over)."""
+    def pending_pods(self, scheduler_names: Iterable[str], page_size: int = 500) -> Iterator[list[dict[str, Any]]]:
+        """Poll mode: the pending pods of these scheduler names, one page at a time (a page's dicts only live
+        while it is handed over)."""
         names = set(scheduler_names)
         selector, token = pending_selector(names), None
         while True:
             page = self.list_page("Pod", selector, page_size, token)
-            yield from (item for item in page["items"] if item["spec"].get("schedulerName") in names)
+            yield [item for item in page["items"] if item["spec"].get("schedulerName") in names]
             token = page["metadata"].get("continue")
             if not token:
                 return

@@ -238,10 +238,29 @@ class Scheduler:
         self._apply_inbox()  # a standby keeps its cache warm too, for a fast take-over
         if not self.may_act():  # and lists nothing: it costs the API server nothing
             return stats
-        if self.config.mode == "poll":
-            listed = self.api.pending_pods(self.profiles)
-            self.queue.sync(pending_pod(p) for p in listed if not self.cache.has_pod(p["metadata"]["uid"]))
         self.cache.expire()
+        stopped = False
+        if self.config.mode == "poll":
+            # Page by page, trying what is due after each: a first LIST of 50,000 pending pods need not end
+            # before the first bind. Pods no longer listed (bound or deleted meanwhile) leave the queue after.
+            listed: set[str] = set()
+            for page in self.api.pending_pods(self.profiles):
+                for item in page:
+                    if not self.cache.has_pod(uid := item["metadata"]["uid"]):
+                        self.queue.add_or_update(pending_pod(item))
+                        listed.add(uid)
+                stopped = stopped or self._drain(stats)
+            self.queue.retain(listed)
+        if not stopped:
+            self._drain(stats)
+        self._reap(stats, wait=True)
+        stats.seconds = self.clock() - started
+        CYCLE_DURATION.observe(stats.seconds)
+        return stats
+
+    def _drain(self, stats: CycleStats) -> bool:
+        """Try every pod that is due, STEP_PODS at a time with the watch events applied in between. True when
+        the loop must stop binding."""
         for queue, count in self.queue.counts().items():
             PENDING_PODS.labels(queue).set(count)
         while step := [pod for _, pod in zip(range(STEP_PODS), iter(self.queue.pop, None), strict=False)]:
@@ -249,14 +268,11 @@ class Scheduler:
             stopped = self._schedule(step, stats)
             self._reap(stats, wait=False)
             if stopped:
-                break
+                return True
             if self.health:
                 self.health.beat()
             self._apply_inbox()
-        self._reap(stats, wait=True)
-        stats.seconds = self.clock() - started
-        CYCLE_DURATION.observe(stats.seconds)
-        return stats
+        return False
 
     def _schedule(self, pending: Sequence[PendingPod], stats: CycleStats) -> bool:
         """Decide each pod against the cache, assume it and hand its bind to a bind thread. True when the

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 BACKOFF_INITIAL_SECONDS = 1.0  # kube-scheduler's podInitialBackoffSeconds
@@ -100,13 +100,10 @@ class SchedulingQueue:
         self._entries.pop(uid, None)  # heap entries of a removed pod are skipped when they come up
         self._unschedulable.pop(uid, None)
 
-    def sync(self, pods: Iterable[PendingPod]) -> None:
-        """Poll mode: the full list of pending pods replaces what the queue knows (state is kept per uid)."""
-        listed = {p.uid: p for p in pods}
-        for uid in [u for u, e in self._entries.items() if u not in listed and e.where is not Where.IN_FLIGHT]:
+    def retain(self, uids: Collection[str]) -> None:
+        """Poll mode, after a full LIST of pending pods: the ones not listed (bound or deleted) leave."""
+        for uid in [u for u, e in self._entries.items() if u not in uids and e.where is not Where.IN_FLIGHT]:
             self.remove(uid)
-        for pod in listed.values():
-            self.add_or_update(pod)
 
     def on_cluster_event(self, event: ClusterEvent) -> None:
         """A change that could make unschedulable pods fit: they move on (kube's MoveAllToActiveOrBackoffQueue)."""

@@ -146,12 +146,15 @@ def test_gated_pods_wait_until_their_gates_are_gone(queue: SchedulingQueue) -> N
     assert drain(queue) == ["p"]
 
 
-def test_poll_sync_keeps_state_and_drops_pods_no_longer_listed(queue: SchedulingQueue, clock: Clock) -> None:
-    queue.sync([pending("a"), pending("b")])
+def test_a_poll_keeps_state_and_drops_pods_no_longer_listed(queue: SchedulingQueue, clock: Clock) -> None:
+    for name in ("a", "b"):
+        queue.add_or_update(pending(name))
     assert drain(queue) == ["a", "b"]
     queue.unschedulable("a", "m", wants_pod_adds=False)
     queue.failed("b")
-    queue.sync([pending("a"), pending("c")])  # b was bound or deleted meanwhile
+    for name in ("a", "c"):  # b was bound or deleted meanwhile
+        queue.add_or_update(pending(name))
+    queue.retain({"a", "c"})
     assert "b" not in queue
     assert queue.counts() == {"active": 1, "backoff": 0, "unschedulable": 1, "gated": 0}
     assert drain(queue) == ["c"]
