@@ -153,13 +153,15 @@ class ClusterCache:
         return self._pod(uid) if uid in self._assumed else None
 
     def confirm(self, uid: str, node: str, labels: Mapping[str, str]) -> bool:
-        """The watch saw our bind: the assumed pod stays as it is. False when it is not (or no longer) assumed
-        on that node, or its labels changed meanwhile (the API server adds the node's topology labels at
-        binding in recent releases): then the caller reads the pod again."""
+        """The watch saw our bind: the assumed pod stays, with the labels the watch shows (the API server adds
+        the node's topology labels at binding in recent releases; nothing else of a pod changes with its
+        binding). False when it is not (or no longer) assumed on that node: then the caller reads the pod."""
         pod = self.assumed_pod(uid)
-        if pod is None or pod.node_name != node or pod.labels != labels:
+        if pod is None or pod.node_name != node:
             return False
         del self._assumed[uid]
+        if pod.labels != labels:
+            self.add_pod(replace(pod, labels=dict(labels)))  # spread and affinity counts follow the new labels
         return True
 
     def assume(self, pod: PodInfo) -> None:

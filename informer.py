@@ -51,11 +51,14 @@ class Informer:
     def start(self) -> None:
         self._thread.start()
 
-    def close(self) -> None:
-        """Ends the watch in flight at once (the thread notices `stop`)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Ends the watch in flight at once and waits for the thread (set `stop` first): a thread still inside
+        an SSL read when the interpreter exits makes it abort."""
         response = self._response
         if response is not None:
             response.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         version: str | None = None
@@ -111,6 +114,8 @@ class Informer:
         """Follow one watch request until the server ends it; returns the version to resume from."""
         self._response = response = self.api.watch(self.kind, self.field_selector, version, WATCH_SECONDS)
         try:
+            if self.stop.is_set():  # closed while the request was on its way: close() did not see it
+                return version
             for line in iter_resp_lines(response):
                 if not line:
                     continue

@@ -162,8 +162,8 @@ class Scheduler:
     def _on_assigned(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         mine = self.cache.assumed_pod(meta["uid"]) if kind != "DELETED" else None
-        if mine and mine.node_name == obj["spec"].get("nodeName") and mine.labels == (meta.get("labels") or {}):
-            # Our own bind coming back as we assumed it: the loop only has to confirm it, not read it again.
+        if mine and mine.node_name == obj["spec"].get("nodeName"):
+            # Our own bind coming back: the loop only has to confirm it (and take its labels), not read it again.
             self.inbox.put(("confirm", meta["uid"], obj))
             return
         self._deliver("pod", kind, obj, pod_info)
@@ -201,8 +201,8 @@ class Scheduler:
                 self.queue.remove(key)
                 if self.cache.confirm(key, record["spec"]["nodeName"], record["metadata"].get("labels") or {}):
                     continue
-                # Not ours to confirm after all (forgotten, confirmed already, or labelled since): read it now,
-                # in its place among the events, as any other assigned pod.
+                # Not ours to confirm after all (forgotten, or confirmed already): read it now, in its place
+                # among the events, as any other assigned pod.
                 what, record = "pod", pod_info(record)
             if what == "node":
                 if record is None:

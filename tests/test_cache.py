@@ -167,8 +167,11 @@ def test_our_bind_seen_by_the_watch_is_confirmed_without_reading_the_pod_again(c
     assert not cache.confirm(uid("p"), "a", {"app": "web"}), "a second event for it is read as any other"
 
 
-def test_a_pod_labelled_at_binding_is_not_confirmed_but_read_again(cache: ClusterCache) -> None:
+def test_a_pod_labelled_at_binding_is_confirmed_with_its_new_labels(cache: ClusterCache) -> None:
     """The API server copies the node's topology labels onto the pod at binding: the record must get them."""
-    cache.assume(on("p", "a", labels={"app": "web"}))
-    assert not cache.confirm(uid("p"), "a", {"app": "web", "topology.kubernetes.io/zone": "z1"})
-    assert cache.assumed_pod(uid("p")) is not None, "still assumed until the pod read again replaces it"
+    cache.assume(on("p", "a", owner="rs", labels={"app": "web"}))
+    labels = {"app": "web", "topology.kubernetes.io/zone": "z1"}
+    assert cache.confirm(uid("p"), "a", labels)
+    assert cache.assumed_pod(uid("p")) is None
+    assert cache.nodes["a"].pods[uid("p")].labels == labels
+    assert cache.nodes["a"].workloads == Counter({"owner/rs": 1}), "counted once, not twice"

@@ -241,18 +241,17 @@ def test_memory_limit_in_the_pods_cgroup(kind: Kind) -> None:
     assert int(exec_python(kind, pod, read)) == limit
 
 
+def edit_policy_and_restart(kind: Kind, old: str, new: str) -> None:
+    """`kubectl edit configmap my-scheduler-config` (replacing `old` by `new`), then `rollout restart`."""
+    editor = KubeEditor.replacing(old, new)
+    kind.kubectl("-n", "kube-system", "edit", "configmap", "my-scheduler-config", env=editor)
+    kind.kubectl("-n", "kube-system", "rollout", "restart", "deploy/my-scheduler")
+
+
 def test_policy_change_by_configmap_edit_and_rollout_restart(kind: Kind) -> None:
     """`kubectl edit configmap` + `rollout restart`: the new pods start with the new policy and schedule with it."""
     with timed("kubectl edit configmap + rollout restart -> new policy in the starting line"):
-        kind.kubectl(
-            "-n",
-            "kube-system",
-            "edit",
-            "configmap",
-            "my-scheduler-config",
-            env=KubeEditor.replacing("LeastAllocated", "MostAllocated"),
-        )
-        kind.kubectl("-n", "kube-system", "rollout", "restart", "deploy/my-scheduler")
+        edit_policy_and_restart(kind, "LeastAllocated", "MostAllocated")
         kind.kubectl("-n", "kube-system", "rollout", "status", "deploy/my-scheduler", "--timeout=180s")
     for pod in scheduler_pods(kind):
         log = kind.kubectl("-n", "kube-system", "logs", pod["metadata"]["name"]).stdout
@@ -266,15 +265,7 @@ def test_policy_change_by_configmap_edit_and_rollout_restart(kind: Kind) -> None
 def test_a_bad_policy_crash_loops_with_a_one_line_reason(kind: Kind) -> None:
     """An unknown policy in the ConfigMap: the new pod goes into CrashLoopBackOff, its log is the reason in one line;
     the old pods keep scheduling (the rollout cannot make progress)."""
-    kind.kubectl(
-        "-n",
-        "kube-system",
-        "edit",
-        "configmap",
-        "my-scheduler-config",
-        env=KubeEditor.replacing("MostAllocated", "NoSuchPolicy"),
-    )
-    kind.kubectl("-n", "kube-system", "rollout", "restart", "deploy/my-scheduler")
+    edit_policy_and_restart(kind, "MostAllocated", "NoSuchPolicy")
 
     def crash_looping() -> str | None:
         for pod in scheduler_pods(kind):
