@@ -84,23 +84,20 @@ class Informer:
         """One paged LIST: hand over what is new or changed and DELETED for what is gone; returns the
         resourceVersion to watch from."""
         seen: dict[str, tuple[str, str, str]] = {}
-        token: str | None = None
-        while True:
-            try:
-                page = self.api.list_page(self.kind, self.field_selector, PAGE_SIZE, token)
-            except ApiException as e:
-                if e.status == 410:  # the continue token expired: start over
-                    raise Gone from e
-                raise
-            for item in page["items"]:
-                meta = item["metadata"]
-                seen[meta["uid"]] = known = (meta["resourceVersion"], meta.get("namespace", ""), meta["name"])
-                previous = self._versions.get(meta["uid"])
-                if previous is None or previous[0] != known[0]:
-                    self.handle("MODIFIED" if previous else "ADDED", item)
-            token = page["metadata"].get("continue")
-            if not token:
-                break
+        version = ""
+        try:
+            for page in self.api.pages(self.kind, self.field_selector, PAGE_SIZE):
+                version = page["metadata"]["resourceVersion"]
+                for item in page["items"]:
+                    meta = item["metadata"]
+                    seen[meta["uid"]] = known = (meta["resourceVersion"], meta.get("namespace", ""), meta["name"])
+                    previous = self._versions.get(meta["uid"])
+                    if previous is None or previous[0] != known[0]:
+                        self.handle("MODIFIED" if previous else "ADDED", item)
+        except ApiException as e:
+            if e.status == 410:  # the continue token expired: start over
+                raise Gone from e
+            raise
         for uid in self._versions.keys() - seen.keys():
             _, namespace, name = self._versions[uid]
             self.handle("DELETED", {"metadata": {"uid": uid, "namespace": namespace, "name": name}})
@@ -108,7 +105,7 @@ class Informer:
         self.error = None
         log.debug("listed %d %ss (%s); watching", len(seen), self.kind, self.field_selector or "all")
         self.synced.set()
-        return str(page["metadata"]["resourceVersion"])
+        return str(version)
 
     def _watch(self, version: str) -> str:
         """Follow one watch request until the server ends it; returns the version to resume from."""

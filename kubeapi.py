@@ -197,17 +197,22 @@ class Api:
             _request_timeout=(10, seconds + 30),
         )
 
-    def pending_pods(self, scheduler_names: Iterable[str], page_size: int = 500) -> Iterator[list[dict[str, Any]]]:
-        """Poll mode: the pending pods of these scheduler names, one page at a time (a page's dicts only live
-        while it is handed over)."""
-        names = set(scheduler_names)
-        selector, token = pending_selector(names), None
+    def pages(self, kind: str, field_selector: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """A paged LIST (`limit`/`continue`), one page at a time: a page's dicts only live while it is handled.
+        The last page's `metadata.resourceVersion` is the list's."""
+        token = None
         while True:
-            page = self.list_page("Pod", selector, page_size, token)
-            yield [item for item in page["items"] if item["spec"].get("schedulerName") in names]
+            page = self.list_page(kind, field_selector, page_size, token)
+            yield page
             token = page["metadata"].get("continue")
             if not token:
                 return
+
+    def pending_pods(self, scheduler_names: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
+        """Poll mode: the pending pods of these scheduler names, one page at a time."""
+        names = set(scheduler_names)
+        for page in self.pages("Pod", pending_selector(names)):
+            yield [item for item in page["items"] if item["spec"].get("schedulerName") in names]
 
     @transient_retry
     def read_pod(self, namespace: str, name: str) -> V1Pod:

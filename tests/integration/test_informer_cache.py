@@ -74,8 +74,8 @@ def test_an_assumed_pod_whose_bind_fails_is_released(env: Env) -> None:
     env.pod("doomed", cpu="800m")
 
     class DeletingApi(Api):
-        def pending_pods(self, names: Any, page_size: int = 500) -> Iterator[list[dict[str, Any]]]:
-            pods = [pod for page in super().pending_pods(names, page_size) for pod in page]
+        def pending_pods(self, names: Any) -> Iterator[list[dict[str, Any]]]:
+            pods = [pod for page in super().pending_pods(names) for pod in page]
             for pod in pods:
                 env.core.delete_namespaced_pod(pod["metadata"]["name"], env.namespace, grace_period_seconds=0)
             return iter([pods])

@@ -189,8 +189,8 @@ def test_a_pod_bound_by_someone_else_between_list_and_bind_is_not_retried(
     env.pod("p")
 
     class RacingApi(Api):
-        def pending_pods(self, names: Any, page_size: int = 500) -> Iterator[list[dict[str, Any]]]:
-            pods = [pod for page in super().pending_pods(names, page_size) for pod in page]
+        def pending_pods(self, names: Any) -> Iterator[list[dict[str, Any]]]:
+            pods = [pod for page in super().pending_pods(names) for pod in page]
             for pod in pods:
                 name = pod["metadata"]["name"]
                 binding = client.V1Binding(
