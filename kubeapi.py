@@ -48,6 +48,7 @@ def pending_selector(scheduler_names: Iterable[str]) -> str:
 
 
 RETRY_ATTEMPTS = 8  # ~13 s of backoff: enough to ride out an API server restart
+EVENT_ATTEMPTS = 12  # client-go's maxTriesPerEvent: a lost event cannot be recovered by the queue, a bind can
 RETRY_CAP_SECONDS = 8.0
 
 
@@ -63,28 +64,38 @@ _backoff = wait_exponential_jitter(multiplier=0.1, max=RETRY_CAP_SECONDS, jitter
 
 
 def _wait(state: RetryCallState) -> float:
-    """Exponential backoff with jitter, or the server's Retry-After when it sent one (429, some 5xx)."""
+    """Exponential backoff with jitter, and at least the server's Retry-After when it sent one (429, some 5xx):
+    waiting exactly Retry-After would send every throttled caller back in the same instant, to be throttled again."""
     error = state.outcome.exception() if state.outcome else None
     headers = getattr(error, "headers", None) or {}
-    retry_after = headers.get("Retry-After")
-    if retry_after is not None:
-        try:
-            return min(float(retry_after), RETRY_CAP_SECONDS)
-        except ValueError:
-            pass
-    return float(_backoff(state))
+    backoff = float(_backoff(state))
+    try:
+        return max(min(float(headers.get("Retry-After", 0)), RETRY_CAP_SECONDS), backoff)
+    except ValueError:
+        return backoff
 
 
-def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    API_RETRIES.labels(getattr(state.fn, "__name__", "call")).inc()
-    log.warning(
-        "%s failed (attempt %d/%d), retrying: %s",
-        getattr(state.fn, "__name__", "API call"),
-        state.attempt_number,
-        RETRY_ATTEMPTS,
-        describe(error),
-        extra={"attempt": state.attempt_number},
+def _retrying(attempts: int) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Retry transient errors `attempts` times with `_wait`, each retry logged and counted."""
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        API_RETRIES.labels(getattr(state.fn, "__name__", "call")).inc()
+        log.warning(
+            "%s failed (attempt %d/%d), retrying: %s",
+            getattr(state.fn, "__name__", "API call"),
+            state.attempt_number,
+            attempts,
+            describe(error),
+            extra={"attempt": state.attempt_number},
+        )
+
+    return retry(
+        retry=retry_if_exception(is_transient),
+        wait=_wait,
+        stop=stop_after_attempt(attempts),
+        before_sleep=log_retry,
+        reraise=True,
     )
 
 
@@ -101,13 +112,7 @@ def _status_message(error: ApiException) -> str:
         return str(error.body)
 
 
-transient_retry = retry(
-    retry=retry_if_exception(is_transient),
-    wait=_wait,
-    stop=stop_after_attempt(RETRY_ATTEMPTS),
-    before_sleep=_log_retry,
-    reraise=True,
-)
+transient_retry = _retrying(RETRY_ATTEMPTS)
 
 
 class BindResult(enum.Enum):
@@ -297,7 +302,7 @@ class Api:
         }
         self._post_event(f"/api/v1/namespaces/{quote(ref.namespace)}/events", body)
 
-    @transient_retry
+    @_retrying(EVENT_ATTEMPTS)
     def _post_event(self, path: str, body: dict[str, Any]) -> None:
         """The name is fixed before the first attempt, so a retry after a lost answer is refused (409) instead
         of posting the same event twice."""

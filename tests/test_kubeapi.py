@@ -63,6 +63,13 @@ def test_retry_after_sets_the_wait(retry_after: str, seconds: float) -> None:
     assert retry_wait(retry_state(api_error(429, Retry_After=retry_after))) == seconds
 
 
+def test_a_late_retry_waits_its_backoff_even_when_retry_after_is_shorter() -> None:
+    """Throttled callers that all obeyed `Retry-After: 1` exactly would come back together, to be throttled again."""
+    waits = {retry_wait(retry_state(api_error(429, Retry_After="1"), attempt=6)) for _ in range(50)}
+    assert all(3.2 <= w <= 3.4 for w in waits), waits
+    assert len(waits) > 1, "no jitter"
+
+
 @pytest.mark.parametrize(
     "error",
     [

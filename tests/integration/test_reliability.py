@@ -66,7 +66,7 @@ DEFAULT_LEASE = {"duration": 15.0, "renew": 10.0, "retry": 2.0}  # kube-schedule
 
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) (.*)$")
 BOUND = re.compile(r"^Bound (\S+/\S+) -> (\S+)$")
-RETRY = re.compile(r"^(\w+) failed \(attempt (\d+)/\d+\), retrying: (.*)$")  # kubeapi._log_retry
+RETRY = re.compile(r"^(\w+) failed \(attempt (\d+)/\d+\), retrying: (.*)$")  # kubeapi._retrying
 
 
 # --- figures and logs ----------------------------------------------------------------------------------------
