@@ -31,6 +31,9 @@ MAX_SCORE = 100
 class Code(enum.Enum):
     SUCCESS = "Success"
     UNSCHEDULABLE = "Unschedulable"
+    # kube's UnschedulableAndUnresolvable: removing pods from the node cannot make the pod fit it, so
+    # preemption does not try the node (framework/interface.go).
+    UNRESOLVABLE = "UnschedulableAndUnresolvable"
     ERROR = "Error"  # a plugin bug, not a verdict on the node (kube's framework.Error)
 
 
@@ -47,6 +50,10 @@ class Status:
 
 def unschedulable(*reasons: str) -> Status:
     return Status(Code.UNSCHEDULABLE, reasons)
+
+
+def unresolvable(*reasons: str) -> Status:
+    return Status(Code.UNRESOLVABLE, reasons)
 
 
 def as_error(plugin: str, phase: str, error: Exception) -> Status:

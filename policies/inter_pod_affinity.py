@@ -25,7 +25,7 @@ from typing import ClassVar
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
-from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unresolvable, unschedulable
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -132,7 +132,9 @@ class InterPodAffinity(PreFilterSkip):
         if s is None:
             return SUCCESS
         if not _affinity_satisfied(s, node.labels):
-            return unschedulable(AFFINITY_MISMATCH)
+            # Unresolvable: evicting pods cannot add the pod the terms want (interpodaffinity/filtering.go);
+            # the anti-affinity cases can be resolved by evicting the pods in the way.
+            return unresolvable(AFFINITY_MISMATCH)
         if any((d := _domain(node, t.key)) and s.anti_affinity_domains[d] > 0 for t in s.anti_affinity):
             return unschedulable(ANTI_AFFINITY_MISMATCH)
         if s.existing_anti_affinity_domains and any(

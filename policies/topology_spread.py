@@ -40,6 +40,7 @@ from policies.framework import (
     PreFilterSkip,
     Status,
     UniformScore,
+    unresolvable,
     unschedulable,
 )
 from policies.node_affinity import matches as node_affinity_matches
@@ -175,7 +176,8 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
         for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
             domain = node.labels.get(c.key)
             if domain is None:
-                return unschedulable(MISSING_LABEL)
+                # Unresolvable: evicting pods does not label the node (podtopologyspread/filtering.go).
+                return unresolvable(MISSING_LABEL)
             minimum = 0 if len(domains) < c.min_domains else min(domains.values(), default=0)
             if domains[domain] + int(self_match) - minimum > c.max_skew:
                 return unschedulable(MISMATCH)
