@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
+from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus, V1Taint
 
 from policies.resources import (
     Resources,
@@ -83,10 +83,16 @@ class PodInfo:
     affinity: V1Affinity | None
     deleting: bool
     priority: int
+    # status.startTime in epoch seconds; None until the kubelet starts the pod, which kube's GetPodStartTime
+    # reads as "now", the latest possible start (pkg/scheduler/util/utils.go). Preemption orders victims by it.
+    start_time: float | None = None
+    # Deleting with a DisruptionTarget condition a scheduler's preemption set (preemption/util.go's
+    # PodTerminatingByPreemption): a preemptor waits for such pods on its nominated node.
+    terminating_by_preemption: bool = False
 
     @classmethod
     def of(cls, pod: V1Pod, node_name: str | None = None) -> PodInfo:
-        meta, spec = pod.metadata or V1ObjectMeta(), pod.spec or V1PodSpec(containers=[])
+        meta, spec, status = pod.metadata or V1ObjectMeta(), pod.spec or V1PodSpec(containers=[]), pod.status
         affinity = spec.affinity
         keep = affinity is not None and (affinity.pod_affinity is not None or affinity.pod_anti_affinity is not None)
         namespace, name = str(meta.namespace or ""), str(meta.name or "")
@@ -103,12 +109,22 @@ class PodInfo:
             affinity=affinity if keep else None,
             deleting=meta.deletion_timestamp is not None,
             priority=spec.priority or 0,
+            start_time=status.start_time.timestamp() if status and status.start_time else None,
+            terminating_by_preemption=meta.deletion_timestamp is not None and _preemption_target(status),
         )
 
     @property
     def required_anti_affinity(self) -> bool:
         anti = self.affinity.pod_anti_affinity if self.affinity else None
         return bool(anti and anti.required_during_scheduling_ignored_during_execution)
+
+
+def _preemption_target(status: V1PodStatus | None) -> bool:
+    """The first DisruptionTarget condition is True with reason PreemptionByScheduler (kube reads only the first)."""
+    for condition in (status.conditions if status else None) or []:
+        if condition.type == "DisruptionTarget":
+            return bool(condition.status == "True" and condition.reason == "PreemptionByScheduler")
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +190,19 @@ class NodeInfo:
         self.facts = facts
         self.name, self.labels, self.taints = facts.name, facts.labels, facts.taints
         self.unschedulable, self.ready, self.allocatable = facts.unschedulable, facts.ready, facts.allocatable
+
+    def clone(self) -> NodeInfo:
+        """An independent copy to add pods to or remove pods from (kube's NodeInfo.Snapshot), for preemption's dry
+        run and nominated pods; the facts and the PodInfo records are immutable and shared."""
+        return NodeInfo(
+            self.facts,
+            dict(self.pods),
+            Counter(self.requested),
+            Counter(self.nonzero_requested),
+            Counter(self.used_ports),
+            Counter(self.workloads),
+            dict(self.anti_affinity_pods),
+        )
 
     def add_pod(self, pod: PodInfo) -> None:
         if pod.uid in self.pods:
