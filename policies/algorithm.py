@@ -98,24 +98,26 @@ def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
 
 
 def filter_with_nominated(
-    filters: Sequence[FilterPlugin],
-    pod: V1Pod,
-    *,
-    nodes: Sequence[NodeInfo],
-    index: int,
-    node: NodeInfo,
-    yielded: Sequence[PodInfo],
+    filters: Sequence[FilterPlugin], pod: V1Pod, cluster: Sequence[NodeInfo], index: int, yielded: Sequence[PodInfo]
 ) -> Status:
-    """kube's RunFilterPluginsWithNominatedPods for `node` standing in for nodes[index]: the first failing status
-    with the `yielded` nominated pods added, else the first failing status without them (each pass with a fresh
-    CycleState). The pod must fit both ways: resources and anti-affinity are harder with the nominated pods,
-    pod affinity without them, and they may yet go elsewhere."""
+    """kube's RunFilterPluginsWithNominatedPods for the node cluster[index] (a clone preemption changed): the
+    first failing status with the `yielded` nominated pods added, else the first failing status without them,
+    each pass with a fresh CycleState over `cluster`. The pod must fit both ways: resources and anti-affinity
+    are harder with the nominated pods, pod affinity without them, and they may yet go elsewhere."""
+    node = cluster[index]
     if yielded:
         added = with_pods(node, yielded)
-        status = first_failure(filters, pod, added, standing_in(nodes, index, added))
+        status = first_failure(filters, pod, added, standing_in(cluster, index, added))
         if not status.ok:
             return status
-    return first_failure(filters, pod, node, standing_in(nodes, index, node))
+    return first_failure(filters, pod, node, CycleState(cluster))
+
+
+def skipped_filters(profile: Profile, pod: V1Pod, state: CycleState) -> frozenset[str]:
+    """The pod filters kube's PreFilter skips for this pod on the cluster `state` was made for. The skip holds
+    when preemption removes pods or nominated pods are added, as in kube (the CycleState clone keeps it).
+    Raises PluginError for a filter whose skip check raised."""
+    return frozenset(p.name for p, pre in profile.pod_filters if _skips(p, pre, pod, state))
 
 
 def run_scores(
@@ -262,8 +264,7 @@ def _nominated(
     yielded = {name: ps for name, pods in nominated.items() if (ps := yielded_to(pod, pods))}
     if not yielded:
         return None
-    skipped = frozenset(p.name for p, pre in profile.pod_filters if _skips(p, pre, pod, state))
-    return _Nominated(yielded, skipped)
+    return _Nominated(yielded, skipped_filters(profile, pod, state))
 
 
 def schedule(
