@@ -81,13 +81,11 @@ def yielded_to(pod: V1Pod, nominated: Sequence[PodInfo]) -> list[PodInfo]:
     return [p for p in nominated if p.priority >= priority and p.uid != uid]
 
 
-def standing_in(nodes: Sequence[NodeInfo], index: int, node: NodeInfo) -> CycleState:
-    """A fresh CycleState over the cluster with `node` (a changed clone) in place of nodes[index]: spreading and
-    inter-pod affinity read every node through it. kube updates its PreFilter state with AddPod/RemovePod
-    instead; recomputing gives the same counts, and only preemption and nominated pods pay for it."""
+def replaced(nodes: Sequence[NodeInfo], index: int, node: NodeInfo) -> list[NodeInfo]:
+    """The cluster with `node` (a changed clone) in place of nodes[index]."""
     cluster = list(nodes)
     cluster[index] = node
-    return CycleState(cluster)
+    return cluster
 
 
 def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
@@ -98,19 +96,26 @@ def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
 
 
 def filter_with_nominated(
-    filters: Sequence[FilterPlugin], pod: V1Pod, cluster: Sequence[NodeInfo], index: int, yielded: Sequence[PodInfo]
+    filters: Sequence[FilterPlugin],
+    pod: V1Pod,
+    state: CycleState,
+    *,
+    cluster: Sequence[NodeInfo],
+    index: int,
+    yielded: Sequence[PodInfo],
 ) -> Status:
-    """kube's RunFilterPluginsWithNominatedPods for the node cluster[index] (a clone preemption changed): the
-    first failing status with the `yielded` nominated pods added, else the first failing status without them,
-    each pass with a fresh CycleState over `cluster`. The pod must fit both ways: resources and anti-affinity
-    are harder with the nominated pods, pod affinity without them, and they may yet go elsewhere."""
+    """kube's RunFilterPluginsWithNominatedPods for the node cluster[index], a clone preemption changed, where
+    `state` is the CycleState of the cluster as it is: the first failing status with the `yielded` nominated
+    pods added, else the first failing status without them, each pass with a state derived for the change. The
+    pod must fit both ways: resources and anti-affinity are harder with the nominated pods, pod affinity
+    without them, and they may yet go elsewhere."""
     node = cluster[index]
     if yielded:
         added = with_pods(node, yielded)
-        status = first_failure(filters, pod, added, standing_in(cluster, index, added))
+        status = first_failure(filters, pod, added, state.standing_in(replaced(cluster, index, added), index))
         if not status.ok:
             return status
-    return first_failure(filters, pod, node, CycleState(cluster))
+    return first_failure(filters, pod, node, state.standing_in(cluster, index))
 
 
 def skipped_filters(profile: Profile, pod: V1Pod, state: CycleState) -> frozenset[str]:
@@ -241,19 +246,22 @@ class _Nominated:
         yielded = self.pods.get(node.name)
         if yielded:
             added = with_pods(node, yielded)
-            first = run_filters(profile, pod, added, standing_in(nodes, index, added), self.skipped)
+            derived = state.standing_in(replaced(nodes, index, added), index)
+            first = run_filters(profile, pod, added, derived, self.skipped)
             if not all(s.ok for s in first.values()):
                 return first
         return run_filters(profile, pod, node, state)
 
-    def passes(self, others: Sequence[FilterPlugin], pod: V1Pod, nodes: Sequence[NodeInfo], index: int) -> bool:
+    def passes(
+        self, others: Sequence[FilterPlugin], pod: V1Pod, nodes: Sequence[NodeInfo], index: int, state: CycleState
+    ) -> bool:
         """Whether the pod filters still pass with the nominated pods added (the node-only ones cannot change)."""
         node = nodes[index]
         yielded = self.pods.get(node.name)
         if not yielded:
             return True
         added = with_pods(node, yielded)
-        return _passes(others, pod, added, standing_in(nodes, index, added))
+        return _passes(others, pod, added, state.standing_in(replaced(nodes, index, added), index))
 
 
 def _nominated(
@@ -332,7 +340,7 @@ def _schedule(
         and not explain
         and _passes(node_only, pod, nodes[own], state)
         and _passes(others, pod, nodes[own], state)
-        and (extra is None or extra.passes(others, pod, nodes, own))
+        and (extra is None or extra.passes(others, pod, nodes, own, state))
     ):
         return Decision(nodes[own].name, "", {}, {}, {})
     feasible: list[NodeInfo] = []
@@ -354,7 +362,7 @@ def _schedule(
             ok = (
                 known
                 and _passes(others, pod, node, state)
-                and (extra is None or extra.passes(others, pod, nodes, index))
+                and (extra is None or extra.passes(others, pod, nodes, index, state))
             )
         if ok:
             feasible.append(node)

@@ -263,12 +263,26 @@ class Key(Generic[_T]):
 
 
 class CycleState:
-    """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
+    """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node.
+
+    A state made by `standing_in` is for the cluster with one node changed (preemption's victims removed,
+    nominated pods added): `base` and `change` let a plugin adjust its facts from the base state's for that one
+    node instead of recounting the cluster (kube's PreFilterExtensions AddPod/RemovePod on a cloned state)."""
 
     def __init__(self, nodes: Sequence[NodeInfo]) -> None:
         self.nodes = nodes
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
+        self.base: CycleState | None = None
+        self.change: tuple[NodeInfo, NodeInfo] | None = None  # (the node in `base`, the node here)
+
+    def standing_in(self, nodes: Sequence[NodeInfo], index: int) -> CycleState:
+        """A fresh state for `nodes`: this state's cluster with nodes[index] (a changed clone) in place of
+        self.nodes[index]. `nodes` may be reused across calls while the clone changes; each call starts afresh."""
+        root = self.base or self
+        derived = CycleState(nodes)
+        derived.base, derived.change = root, (root.nodes[index], nodes[index])
+        return derived
 
     def memo(self, key: Key[_T], compute: Callable[[], _T]) -> _T:
         if key not in self._memo:

@@ -181,8 +181,9 @@ def preempt(
     if why := ineligible(pod, {n.name: n for n in nodes}, verdicts):
         return Preemption(None, PREFIX + why)
     potential = [i for i, n in enumerate(nodes) if node_code(verdicts.get(n.name)) is Code.UNSCHEDULABLE]
+    state = CycleState(nodes)  # the cluster as it is: each dry run adjusts its facts for the one node it changes
     try:
-        skipped = skipped_filters(profile, pod, CycleState(nodes))
+        skipped = skipped_filters(profile, pod, state)
     except PluginError as e:
         return Preemption(None, PREFIX + e.status.reasons[0])
     filters = [p for p in profile.filters if p.name not in skipped]
@@ -194,9 +195,7 @@ def preempt(
     for i in potential:
         name = nodes[i].name
         yielded = yielded_to(pod, nominated.get(name, ())) if nominated else []
-        status, victims, violations = select_victims(
-            filters, pod, nodes=nodes, index=i, budgets=budgets, yielded=yielded
-        )
+        status, victims, violations = select_victims(filters, pod, state, index=i, budgets=budgets, yielded=yielded)
         if status.ok and victims:
             found = clean if violations == 0 else violating
             if len(found) < wanted:  # kube's candidateList drops what comes beyond its capacity
@@ -225,14 +224,16 @@ def preempt(
 def select_victims(
     filters: Sequence[FilterPlugin],
     pod: V1Pod,
+    state: CycleState,
     *,
-    nodes: Sequence[NodeInfo],
     index: int,
     budgets: Sequence[Budget],
     yielded: Sequence[PodInfo],
 ) -> tuple[Status, list[PodInfo], int]:
     """kube's SelectVictimsOnNode for nodes[index]: the status (SUCCESS, or why preemption cannot help there),
-    the fewest victims, most important first, and how many of them violate a PodDisruptionBudget."""
+    the fewest victims, most important first, and how many of them violate a PodDisruptionBudget. `state` is the
+    CycleState of the cluster as it is."""
+    nodes = state.nodes
     node = nodes[index]
     priority = pod_priority(pod)
     possible = [p for p in node.pods.values() if p.priority < priority]
@@ -243,7 +244,7 @@ def select_victims(
         clone.remove_pod(p.uid)
     cluster = list(nodes)
     cluster[index] = clone  # the same clone changes as victims are tried, so one list serves every check
-    status = filter_with_nominated(filters, pod, cluster, index, yielded)
+    status = filter_with_nominated(filters, pod, state, cluster=cluster, index=index, yielded=yielded)
     if not status.ok:
         return status, [], 0
     possible.sort(key=_importance)
@@ -252,7 +253,7 @@ def select_victims(
 
     def reprieved(victim: PodInfo) -> bool:
         clone.add_pod(victim)
-        if filter_with_nominated(filters, pod, cluster, index, yielded).ok:
+        if filter_with_nominated(filters, pod, state, cluster=cluster, index=index, yielded=yielded).ok:
             return True
         clone.remove_pod(victim.uid)
         victims.append(victim)

@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import pytest
 from kubernetes.client import V1LabelSelector, V1Pod, V1PodCondition, V1PodStatus
 
-from policies.algorithm import schedule
+from policies.algorithm import replaced, schedule
 from policies.config import default_profile
-from policies.framework import NodeInfo, PodInfo, Profile, Status
+from policies.framework import CycleState, FilterPlugin, NodeInfo, PodInfo, Profile, Status
+from policies.inter_pod_affinity import InterPodAffinity
 from policies.preemption import (
     NO_VICTIMS,
     NOT_HELPFUL,
@@ -28,6 +29,8 @@ from policies.preemption import (
     preempted_message,
     split_by_budgets,
 )
+from policies.topology_spread import PodTopologySpread
+from tests import test_inter_pod_affinity, test_topology_spread
 from tests.builders import ZONE, label_selector, node, node_info, pod, pod_term, spread, taint
 
 PROFILE = default_profile("default-scheduler")
@@ -547,3 +550,49 @@ class _Broken:
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: object) -> Status:
         raise RuntimeError("boom")
+
+
+# --- a changed node's facts: adjusted from the cluster's, as a full recount would give -------------------------
+
+
+def _changes(new_pod: V1Pod, node: NodeInfo) -> list[NodeInfo]:
+    """The node without each of its pods, without any, and with the incoming pod added (a nominated pod)."""
+    out = []
+    for uid in node.pods:
+        clone = node.clone()
+        clone.remove_pod(uid)
+        out.append(clone)
+    empty = node.clone()
+    for uid in list(empty.pods):
+        empty.remove_pod(uid)
+    added = node.clone()
+    added.add_pod(PodInfo.of(new_pod, node.name))
+    return [*out, empty, added]
+
+
+def _cases(module: Any) -> list[Any]:
+    """The cases of a filter's table test (new_pod, nodes, expected)."""
+    cases: list[Any] = module.test_filter.pytestmark[0].args[1]
+    return cases
+
+
+@pytest.mark.parametrize(
+    "plugin, new_pod, nodes, expected",
+    [
+        *[pytest.param(PodTopologySpread(), *c.values, id=f"spread: {c.id}") for c in _cases(test_topology_spread)],
+        *[pytest.param(InterPodAffinity(), *c.values, id=f"affinity: {c.id}") for c in _cases(test_inter_pod_affinity)],
+    ],
+)
+def test_a_derived_state_agrees_with_a_full_recount(
+    plugin: FilterPlugin, new_pod: V1Pod, nodes: list[NodeInfo], expected: object
+) -> None:
+    """CycleState.standing_in adjusts the cluster's counts for the one changed node (kube's AddPod/RemovePod);
+    every verdict, on every node, must be what counting the changed cluster from scratch gives."""
+    root = CycleState(nodes)
+    for i, original in enumerate(nodes):
+        for changed in _changes(new_pod, original):
+            cluster = replaced(nodes, i, changed)
+            derived, fresh = root.standing_in(cluster, i), CycleState(cluster)
+            assert [plugin.filter(new_pod, n, derived) for n in cluster] == [
+                plugin.filter(new_pod, n, fresh) for n in cluster
+            ], (original.name, sorted(changed.pods))
