@@ -41,7 +41,7 @@ def run_filters(
     that raises gets an ERROR status; one in `skipped` (kube's PreFilter Skip) passes without running."""
     verdicts = {}
     for plugin in profile.filters:
-        if plugin.name in skipped:
+        if skipped and plugin.name in skipped:
             verdicts[plugin.name] = SUCCESS
             continue
         try:

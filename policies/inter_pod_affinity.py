@@ -131,7 +131,8 @@ def _state(pod: V1Pod, state: CycleState) -> _State | None:
     anti_affinity = required_terms(affinity_spec, namespace, anti=True)
     existing: Counter[Domain] = Counter()
     for node in state.nodes:
-        _count_existing(node, namespace, own_labels, existing, 1)
+        if node.anti_affinity_pods:  # checked inline: this runs for every pod and node
+            _count_existing(node, namespace, own_labels, existing, 1)
     if not affinity and not anti_affinity and not existing:
         return None
     counts: tuple[Counter[Domain], Counter[Domain]] = (Counter(), Counter())

@@ -39,18 +39,18 @@ class NodeResourcesFit:
         requests = state.memo(_REQUESTS, lambda: sorted((r, n) for r, n in pod_requests(pod).items() if n > 0))
         allocatable, requested = node.allocatable, node.requested
         short = [
-            (resource, need)
+            TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
             for resource, need in requests
             if need > allocatable.get(resource, 0) - requested.get(resource, 0)
         ]
         if not short:
             return SUCCESS
-        reasons = tuple(TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}" for resource, _ in short)
         # kube's InsufficientResource.Unresolvable: a request larger than the whole node cannot be met by evicting
         # pods, so the node is no preemption candidate; the pod count never is (noderesources/fit.go).
-        if any(resource != PODS and need > allocatable.get(resource, 0) for resource, need in short):
-            return unresolvable(*reasons)
-        return unschedulable(*reasons)
+        for resource, need in requests:
+            if need > allocatable.get(resource, 0) and resource != PODS:
+                return unresolvable(*short)
+        return unschedulable(*short)
 
 
 def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float | None:
