@@ -159,6 +159,14 @@ def ineligible(
     return None
 
 
+def lower_priority_nominated(pod: V1Pod, nominated: Iterable[PodInfo]) -> list[PodInfo]:
+    """kube's getLowerPriorityNominatedPods (executor.go): of the pods nominated to the chosen node, those of lower
+    priority than the preemptor. kube clears their nominatedNodeName once the victims are evicted, so they look
+    for another node sooner."""
+    priority = pod_priority(pod)
+    return [p for p in nominated if p.priority < priority]
+
+
 def candidates_to_find(potential_nodes: int) -> int:
     """kube's calculateNumCandidates."""
     wanted = max(potential_nodes * MIN_CANDIDATE_NODES_PERCENTAGE // 100, MIN_CANDIDATE_NODES_ABSOLUTE)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
-from kubernetes.client import V1LabelSelector, V1Pod, V1PodCondition, V1PodStatus
+from kubernetes.client import V1LabelSelector, V1Pod, V1PodCondition, V1PodDisruptionBudget, V1PodStatus
 
 from policies.algorithm import replaced, schedule
 from policies.config import default_profile
@@ -24,6 +24,7 @@ from policies.preemption import (
     disruption_message,
     fit_error_with_preemption,
     ineligible,
+    lower_priority_nominated,
     pick_one,
     preempt,
     preempted_message,
@@ -596,3 +597,27 @@ def test_a_derived_state_agrees_with_a_full_recount(
             assert [plugin.filter(new_pod, n, derived) for n in cluster] == [
                 plugin.filter(new_pod, n, fresh) for n in cluster
             ], (original.name, sorted(changed.pods))
+
+
+def test_lower_priority_nominated_pods_lose_their_nomination() -> None:
+    nominated = [record(ppod("low", 5), "n1"), record(ppod("equal", 10), "n1"), record(ppod("high", 20), "n1")]
+    assert [p.name for p in lower_priority_nominated(ppod("p", 10), nominated)] == ["low"]
+
+
+def test_a_budget_from_the_api_object() -> None:
+    pdb = V1PodDisruptionBudget.from_dict(
+        {
+            "metadata": {"namespace": "shop", "name": "db"},
+            "spec": {"selector": {"matchLabels": DB}, "minAvailable": 1},
+            "status": {
+                "disruptionsAllowed": 2,
+                "disruptedPods": {"db-0": "2026-01-01T00:00:00Z"},
+                "currentHealthy": 3,
+                "desiredHealthy": 1,
+                "expectedPods": 3,
+            },
+        }
+    )
+    assert pdb is not None
+    assert Budget.of(pdb) == Budget("shop", "db", label_selector(DB), 2, frozenset({"db-0"}))
+    assert Budget.of(V1PodDisruptionBudget()) == Budget("", "", None, 0, frozenset())
