@@ -212,7 +212,7 @@ def preempt(
                 break
             continue
         if status.ok:
-            status = as_error_message(f'expected at least one victim pod on node "{name}"')
+            status = _error_status(f'expected at least one victim pod on node "{name}"')
         if status.code is Code.ERROR:
             errors.append(status.reasons[0])
         statuses[name] = status
@@ -360,7 +360,7 @@ def pick_one(candidates: Sequence[Candidate]) -> Candidate:
     return left[0]
 
 
-def as_error_message(message: str) -> Status:
+def _error_status(message: str) -> Status:
     """An ERROR status made from a message (kube's AsStatus(fmt.Errorf(…)))."""
     return Status(Code.ERROR, (message,))
 
