@@ -351,6 +351,7 @@ class Profile:
     scheduler_name: str
     filters: tuple[FilterPlugin, ...]
     scores: tuple[tuple[ScorePlugin, int], ...]
+    preemption: bool = True  # kube's DefaultPreemption PostFilter
     node_only_filters: tuple[FilterPlugin, ...] = field(init=False, repr=False, compare=False)
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
