@@ -39,6 +39,13 @@ POD_SCHEDULING_ATTEMPTS = Histogram(
     "Number of attempts to successfully schedule a pod.",
     buckets=(1, 2, 4, 8, 16),
 )
+# kube's preemption metrics: every PostFilter run, and the victims of each preemption that found some.
+PREEMPTION_ATTEMPTS = Counter("scheduler_preemption_attempts", "Total preemption attempts in the cluster till now")
+PREEMPTION_VICTIMS = Histogram(
+    "scheduler_preemption_victims",
+    "Number of selected preemption victims for preemption initiated by a single pod",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 API_RETRIES = Counter("my_scheduler_api_retries", "API calls retried after a transient error.", ["call"])
 CYCLE_DURATION = Histogram(
     "my_scheduler_cycle_duration_seconds",

@@ -49,6 +49,8 @@ from observability import (
     IS_LEADER,
     PENDING_PODS,
     POD_SCHEDULING_ATTEMPTS,
+    PREEMPTION_ATTEMPTS,
+    PREEMPTION_VICTIMS,
     SCHEDULE_ATTEMPTS,
     Health,
     setup_logging,
@@ -437,6 +439,7 @@ class Scheduler:
             return decision.message, None
         nominated = self.cache.nominated()
         budgets = list(self.cache.budgets.values())
+        PREEMPTION_ATTEMPTS.inc()
         result = preempt(profile, pod, nodes, decision.verdicts, budgets, nominated=nominated)
         message = fit_error_with_preemption(decision.message, result)
         ref = PodRef.of(pod)
@@ -446,6 +449,7 @@ class Scheduler:
             self.cache.unnominate(ref.uid)
             return message, ""
         node, victims = result.candidate.node, result.candidate.victims
+        PREEMPTION_VICTIMS.observe(len(victims))
         names = ", ".join(f"{v.namespace}/{v.name}" for v in victims)
         log.info("%s: preempting %s on %s", ref, names, node, extra={"pod": str(ref), "node": node})
         if self.config.dry_run:

@@ -80,7 +80,10 @@ def test_hostname_anti_affinity_places_replicas_on_distinct_nodes(env: Env) -> N
             what=f"a FailedScheduling event for {pending[0]}",
         )
     assert sorted(n for n in placements.values() if n) == sorted(nodes)
-    assert events[0].message == "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+    assert events[0].message == (
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. "
+        "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    )
     assert env.node_of(pending[0]) is None
 
 

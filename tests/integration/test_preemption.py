@@ -19,6 +19,7 @@ from kubernetes import client
 
 from kubeapi import PodRef
 from tests.integration.conftest import Cluster, Env, body, node_name, unique, wait_for
+from tests.integration.test_reliability import free_port, get
 
 INTERVAL = ("--interval", "0.2")
 KEEP = "my-scheduler.test/keep"  # the test's own finalizer: a victim stays, terminating, until it is removed
@@ -97,7 +98,8 @@ def test_a_high_priority_pod_evicts_the_victims_kube_would_pick_and_takes_their_
     # highest victim has the lowest priority. On b only b1 would have to go (b2 is reprieved).
     victim(env, "b1", b, "500m", priorities.middle)
     victim(env, "b2", b, "400m", priorities.middle)
-    with env.scheduler(*INTERVAL) as scheduler:
+    port = free_port()
+    with env.scheduler(*INTERVAL, "--metrics-port", str(port)) as scheduler:
         env.pod("urgent", cpu="600m", priorityClassName=priorities.high)
         wait_for(lambda: nominated(env, "urgent") == a, what="urgent nominated to a")
         # The victim, held by the finalizer: kube's DisruptionTarget condition, then the deletion.
@@ -110,6 +112,9 @@ def test_a_high_priority_pod_evicts_the_victims_kube_would_pick_and_takes_their_
         assert env.node_of("urgent") is None, "bound while the victim still holds the room"
         env.core.patch_namespaced_pod("a1", env.namespace, {"metadata": {"finalizers": None}})
         wait_for(lambda: env.node_of("urgent"), what="urgent bound")
+        metrics = get(port, "/metrics")[1]
+    assert "scheduler_preemption_attempts_total 1.0" in metrics
+    assert "scheduler_preemption_victims_sum 1.0" in metrics
     assert env.node_of("urgent") == a
     assert gone(env, "a1")
     assert {env.node_of("b1"), env.node_of("b2")} == {b}, "a pod that did not need to go went"

@@ -40,7 +40,12 @@ def test_an_unplaceable_pod_gets_kube_schedulers_message_event_and_condition(env
     env.node("small-2", cpu="1")
     env.pod("big", cpu="2")
     assert env.run_once().returncode == 0
-    message = "0/3 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 2 Insufficient cpu."
+    # kube's text: the filters' reasons, then the preemption's (PostFilter) verdict: a request beyond every
+    # node's allocatable, and a taint, are nothing eviction could fix.
+    message = (
+        "0/3 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 2 Insufficient cpu. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
     [event] = env.events("FailedScheduling")
     assert (event.type, event.message) == ("Warning", message)
     [condition] = conditions(env.read("big"))
@@ -143,7 +148,11 @@ def test_pod_overhead_counts_towards_the_requests(env: Env) -> None:
         assert env.run_once().returncode == 0
         assert env.node_of("p") is None
         [event] = env.events("FailedScheduling")
-        assert event.message == "0/1 nodes are available: 1 Insufficient cpu."
+        # 100m + 950m asks for more than the node has at all: nothing eviction could fix.
+        assert event.message == (
+            "0/1 nodes are available: 1 Insufficient cpu. "
+            "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        )
     finally:
         node_api.delete_runtime_class(runtime_class)
 
