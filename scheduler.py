@@ -58,7 +58,13 @@ from observability import (
 from policies.algorithm import Decision, FilterCache, nodes_to_find, schedule
 from policies.config import ConfigError
 from policies.framework import Code, NodeInfo, PodInfo, Profile
-from policies.preemption import fit_error_with_preemption, lower_priority_nominated, preempt
+from policies.preemption import (
+    NOT_ELIGIBLE_TERMINATING,
+    PREFIX,
+    fit_error_with_preemption,
+    lower_priority_nominated,
+    preempt,
+)
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
@@ -68,6 +74,9 @@ SYNC_TIMEOUT_SECONDS = 120.0  # how long the first LISTs may take before the loo
 # Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
 # a decision's view of the cluster can be.
 STEP_PODS = 256
+# How long a preemptor waits for the watch to show its victims' deletions before it may preempt again (a victim
+# in its grace period is terminating, which kube's eligibility check covers; this is only the watch's lag).
+EVICTION_LAG_SECONDS = 10.0
 
 
 # --- the scheduler ----------------------------------------------------------------------------------------
@@ -144,6 +153,8 @@ class Scheduler:
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
+        # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
+        self._evicting: dict[str, tuple[set[str], float]] = {}
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
         self._started = False
         self._start = 0
@@ -250,6 +261,7 @@ class Scheduler:
         """Bound (by anyone) or deleted: out of the queue, and no longer holding a nominated node's room."""
         self.queue.remove(uid)
         self.cache.unnominate(uid)
+        self._evicting.pop(uid, None)
 
     def next_retry(self) -> float | None:
         """When the earliest pod in backoff may be tried again (for watch mode's sleep)."""
@@ -395,6 +407,7 @@ class Scheduler:
             self._record(attempt, "scheduled")
             POD_SCHEDULING_ATTEMPTS.observe(self.queue.done(uid))
             self.cache.unnominate(uid)  # the API server clears status.nominatedNodeName at binding
+            self._evicting.pop(uid, None)
             self.cache.finish_binding(uid)
             return
         self.cache.forget(uid)
@@ -437,12 +450,15 @@ class Scheduler:
         profile = self._profile(pod)
         if not profile.preemption or decision.status.code is not Code.UNSCHEDULABLE:
             return decision.message, None
+        ref = PodRef.of(pod)
+        if self._still_evicting(ref.uid):
+            # Its victims' deletions are not all in the cache yet: another dry run would pick them again.
+            return f"{decision.message} {PREFIX}{NOT_ELIGIBLE_TERMINATING}", None
         nominated = self.cache.nominated()
         budgets = list(self.cache.budgets.values())
         PREEMPTION_ATTEMPTS.inc()
         result = preempt(profile, pod, nodes, decision.verdicts, budgets, nominated=nominated)
         message = fit_error_with_preemption(decision.message, result)
-        ref = PodRef.of(pod)
         if result.candidate is None:
             if not result.clear_nomination:
                 return message, None
@@ -460,10 +476,20 @@ class Scheduler:
             self.queue.on_cluster_event(ClusterEvent.POD_REMOVED)
             self.reports.submit(call_quietly, self.api.clear_nomination, PodRef(other.namespace, other.name, other.uid))
         self.cache.nominate(compact(PodInfo.of(pod, node)))
+        self._evicting[ref.uid] = ({v.uid for v in victims}, self.clock() + EVICTION_LAG_SECONDS)
         for victim in victims:
             if not victim.deleting:  # its deletion is under way already
                 self.reports.submit(self.api.preempt, PodRef(victim.namespace, victim.name, victim.uid), pod, node)
         return message, node
+
+    def _still_evicting(self, uid: str) -> bool:
+        """Whether victims this pod's last preemption chose are still in the cache (within the lag the watch may
+        take to show their deletion; a deletion that failed is retried after it)."""
+        victims, deadline = self._evicting.get(uid, (set(), 0.0))
+        if self.clock() < deadline and any(self.cache.has_pod(v) for v in victims):
+            return True
+        self._evicting.pop(uid, None)
+        return False
 
     def _record(self, attempt: Attempt, result: str) -> None:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
