@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubernetes.client import V1Node, V1Pod
+from kubernetes.client import V1Node, V1Pod, V1PodDisruptionBudget
 
 from policies.framework import NodeFacts, NodeInfo, PodInfo
+from policies.preemption import Budget
 from scheduling_queue import PendingPod
 
 log = logging.getLogger("my-scheduler")
@@ -65,6 +66,12 @@ def compact(pod: PodInfo) -> PodInfo:
     )
 
 
+def budget(obj: dict[str, Any]) -> Budget:
+    pdb = V1PodDisruptionBudget.from_dict(obj)
+    assert pdb is not None
+    return Budget.of(pdb)
+
+
 def pending_pod(obj: dict[str, Any]) -> PendingPod:
     """The queue's record of a pending pod: its manifest as compact JSON, without managedFields."""
     obj = _without_managed_fields(obj)
@@ -77,6 +84,7 @@ def pending_pod(obj: dict[str, Any]) -> PendingPod:
         priority=int(spec.get("priority") or 0),
         created=meta.get("creationTimestamp") or "",
         gated=bool(spec.get("schedulingGates")),
+        nominated_node=(obj.get("status") or {}).get("nominatedNodeName") or "",
         manifest=json.dumps(obj, separators=(",", ":")).encode(),
         spec_digest=digest,
     )
@@ -97,6 +105,10 @@ class ClusterCache:
     _waiting: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # node name → pods of an unknown node
     _assumed: dict[str, float | None] = field(default_factory=dict)  # uid → expiry (None: bind in flight)
     _sorted: list[NodeInfo] | None = None
+    budgets: dict[str, Budget] = field(default_factory=dict)  # PodDisruptionBudgets by uid
+    # Pending pods a preemption nominated to a node (kube's nominator): uid → the pod on that node.
+    _nominated: dict[str, PodInfo] = field(default_factory=dict)
+    _by_node: dict[str, list[PodInfo]] | None = None
 
     # --- nodes --------------------------------------------------------------------------------------------
 
@@ -125,6 +137,43 @@ class ClusterCache:
         if self._sorted is None:
             self._sorted = sorted(self.nodes.values(), key=lambda n: n.name)
         return self._sorted
+
+    # --- PodDisruptionBudgets -----------------------------------------------------------------------------
+
+    def set_budget(self, uid: str, budget: Budget | None) -> None:
+        if budget is None:
+            self.budgets.pop(uid, None)
+        else:
+            self.budgets[uid] = budget
+
+    # --- nominated pods -----------------------------------------------------------------------------------
+
+    def nominate(self, pod: PodInfo) -> None:
+        """`pod` (pending) is nominated to `pod.node_name`: pods of lower or equal priority must leave it room."""
+        self._nominated[pod.uid] = pod
+        self._by_node = None
+
+    def unnominate(self, uid: str) -> PodInfo | None:
+        pod = self._nominated.pop(uid, None)
+        if pod is not None:
+            self._by_node = None
+        return pod
+
+    def retain_nominations(self, uids: set[str]) -> None:
+        for uid in self._nominated.keys() - uids:
+            self.unnominate(uid)
+
+    def nomination(self, uid: str) -> str | None:
+        pod = self._nominated.get(uid)
+        return pod.node_name if pod is not None else None
+
+    def nominated(self) -> Mapping[str, list[PodInfo]]:
+        """The nominated pods by node (empty, and free, when there are none: the common case)."""
+        if self._by_node is None:
+            self._by_node = {}
+            for pod in self._nominated.values():
+                self._by_node.setdefault(pod.node_name, []).append(pod)
+        return self._by_node
 
     # --- pods ---------------------------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
+from cache import ClusterCache
 from informer import list_cluster
 from kubeapi import Api, PodRef
 from policies.algorithm import Decision, schedule
-from policies.framework import NodeInfo, Profile
+from policies.framework import Code, NodeInfo, Profile
+from policies.preemption import preempt
 
 if TYPE_CHECKING:
     from cli import Config
@@ -52,11 +54,11 @@ def profile_for(config: Config, pod: V1Pod) -> Profile:
     return by_name.get(str(name), config.profiles[0])
 
 
-def cluster_without(api: Api, pod: V1Pod) -> list[NodeInfo]:
+def cluster_without(api: Api, pod: V1Pod, *, budgets: bool = False) -> ClusterCache:
     """Nodes with their pods, leaving out the pod being judged (it may already be bound)."""
-    cache = list_cluster(api, time.monotonic)
+    cache = list_cluster(api, time.monotonic, budgets=budgets)
     cache.remove_pod(PodRef.of(pod).uid)
-    return cache.node_list()
+    return cache
 
 
 def run_command(command: Callable[[], int]) -> int:
@@ -74,11 +76,26 @@ def explain(api: Api, config: Config, target: str, output: str) -> int:
 def _explain(api: Api, config: Config, target: str, output: str) -> int:
     pod = read_pod(api, target)
     profile = profile_for(config, pod)
-    nodes = cluster_without(api, pod)
+    cache = cluster_without(api, pod, budgets=profile.preemption)
+    nodes = cache.node_list()
     decision = schedule(profile, pod, nodes, explain=True)  # every node, every verdict, every score
     report = _report(PodRef.of(pod), profile, nodes, decision)
+    if decision.node is None and decision.status.code is Code.UNSCHEDULABLE and profile.preemption:
+        report["preemption"] = _preemption(profile, pod, cache, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))
     return 0
+
+
+def _preemption(profile: Profile, pod: V1Pod, cache: ClusterCache, decision: Decision) -> dict[str, Any]:
+    """What DefaultPreemption would do for this unschedulable pod (nothing is deleted): the node it would
+    nominate and the victims it would evict, or why it cannot help."""
+    result = preempt(profile, pod, cache.node_list(), decision.verdicts, list(cache.budgets.values()))
+    candidate = result.candidate
+    return {
+        "node": candidate.node if candidate else None,
+        "victims": [f"{v.namespace}/{v.name}" for v in candidate.victims] if candidate else [],
+        "message": result.message,
+    }
 
 
 def _report(ref: PodRef, profile: Profile, nodes: Sequence[NodeInfo], decision: Decision) -> dict[str, Any]:
@@ -120,4 +137,10 @@ def _table(report: dict[str, Any]) -> str:
         if report["chosen"]
         else f"=> {report['pod']} cannot be scheduled: FailedScheduling: {report['message']}"
     )
+    preemption = report.get("preemption")
+    if preemption and preemption["node"]:
+        victims = ", ".join(preemption["victims"]) or "no pod"
+        verdict += f"\n=> preemption would evict {victims} on {preemption['node']}, and nominate that node"
+    elif preemption:
+        verdict += f"\n=> preemption cannot help: {preemption['message']}"
     return f"pod {report['pod']}, profile {report['profile']}\n{text}\n{verdict}"

@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from cache import ClusterCache, node_facts, pod_info
+from cache import ClusterCache, budget, node_facts, pod_info
 from kubeapi import ASSIGNED, Api, describe
 
 log = logging.getLogger("my-scheduler")
@@ -139,10 +139,15 @@ class Informer:
         return version
 
 
-def list_cluster(api: Api, clock: Callable[[], float]) -> ClusterCache:
-    """The cluster read once (nodes and assigned pods) through the daemon's own informer and cache code:
-    for `explain`, `bind` and the tests that compare the daemon's cache with a fresh LIST."""
+def list_cluster(api: Api, clock: Callable[[], float], *, budgets: bool = False) -> ClusterCache:
+    """The cluster read once (nodes, assigned pods and, with `budgets`, PodDisruptionBudgets) through the daemon's
+    own informer and cache code: for `explain`, `bind` and the tests that compare the daemon's cache with a fresh
+    LIST."""
     cache, stop = ClusterCache(clock), threading.Event()
     Informer(api, "Node", "", lambda _, obj: cache.set_node(node_facts(obj)), stop).list()
     Informer(api, "Pod", ASSIGNED, lambda _, obj: cache.add_pod(pod_info(obj)), stop).list()
+    if budgets:
+        Informer(
+            api, "PodDisruptionBudget", "", lambda _, obj: cache.set_budget(obj["metadata"]["uid"], budget(obj)), stop
+        ).list()
     return cache

@@ -7,6 +7,7 @@ python scheduler.py bind <namespace>/<pod> <node> [--force] [--dry-run]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -25,7 +26,7 @@ from typing import Any
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
-from cache import ClusterCache, compact, node_facts, pending_pod, pod_info, pod_model
+from cache import ClusterCache, budget, compact, node_facts, pending_pod, pod_info, pod_model
 from cli import Config, make_config, parse_args
 from informer import Informer
 from kubeapi import (
@@ -54,7 +55,8 @@ from observability import (
 )
 from policies.algorithm import Decision, FilterCache, nodes_to_find, schedule
 from policies.config import ConfigError
-from policies.framework import Code, NodeInfo, PodInfo
+from policies.framework import Code, NodeInfo, PodInfo, Profile
+from policies.preemption import fit_error_with_preemption, lower_priority_nominated, preempt
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
@@ -134,6 +136,8 @@ class Scheduler:
         ]
         if config.mode == "watch":
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
+        if any(p.preemption for p in config.profiles):
+            self.informers.append(Informer(api, "PodDisruptionBudget", "", self._on_budget, self.stop))
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
@@ -168,6 +172,9 @@ class Scheduler:
             return
         self._deliver("pod", kind, obj, pod_info)
 
+    def _on_budget(self, kind: str, obj: dict[str, Any]) -> None:
+        self._deliver("budget", kind, obj, budget)
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -182,7 +189,8 @@ class Scheduler:
             for informer in self.informers:
                 informer.start()
         deadline = self.clock() + SYNC_TIMEOUT_SECONDS
-        for informer in self.informers[:2]:  # nodes and assigned pods; pending pods may stream in
+        # Nodes, assigned pods and budgets; pending pods may stream in.
+        for informer in (i for i in self.informers if i.handle != self._on_pending):
             while not informer.synced.wait(0.05):
                 if informer.error is not None and not is_transient(informer.error):
                     raise RuntimeError(f"cannot list {informer.kind}s: {describe(informer.error)}")
@@ -198,7 +206,7 @@ class Scheduler:
             except Empty:
                 break
             if what == "confirm":
-                self.queue.remove(key)
+                self._not_pending(key)
                 if self.cache.confirm(key, record["spec"]["nodeName"], record["metadata"].get("labels") or {}):
                     continue
                 # Not ours to confirm after all (forgotten, or confirmed already): read it now, in its place
@@ -214,16 +222,32 @@ class Scheduler:
                     if self.cache.remove_pod(key):
                         events.add(ClusterEvent.POD_REMOVED)
                     continue
-                self.queue.remove(key)  # bound by anyone: no longer pending
+                self._not_pending(key)  # bound by anyone
                 change = self.cache.add_pod(record)
                 if change != "confirmed":
                     events.add(ClusterEvent.POD_ADDED if change == "added" else ClusterEvent.POD_REMOVED)
+            elif what == "budget":
+                self.cache.set_budget(key, record)
             elif record is None:
-                self.queue.remove(key)
+                self._not_pending(key)
             elif not self.cache.has_pod(key):  # not one we already bound (the pending watch may lag)
-                self.queue.add_or_update(record)
+                self._pending(record)
         for event in events:
             self.queue.on_cluster_event(event)
+
+    def _pending(self, pod: PendingPod) -> None:
+        """A pending pod listed or watched: queued, and its nomination (a preemption's, maybe another
+        scheduler's) known. A nomination of ours the record does not show yet is kept (its patch may lag)."""
+        self.queue.add_or_update(pod)
+        if pod.nominated_node and self.cache.nomination(pod.uid) != pod.nominated_node:
+            # An unreadable pod fails where it is decided, with its log line.
+            with contextlib.suppress(Exception):
+                self.cache.nominate(compact(PodInfo.of(pod_model(json.loads(pod.manifest)), pod.nominated_node)))
+
+    def _not_pending(self, uid: str) -> None:
+        """Bound (by anyone) or deleted: out of the queue, and no longer holding a nominated node's room."""
+        self.queue.remove(uid)
+        self.cache.unnominate(uid)
 
     def next_retry(self) -> float | None:
         """When the earliest pod in backoff may be tried again (for watch mode's sleep)."""
@@ -247,10 +271,11 @@ class Scheduler:
             for page in self.api.pending_pods(self.profiles):
                 for item in page:
                     if not self.cache.has_pod(uid := item["metadata"]["uid"]):
-                        self.queue.add_or_update(pending_pod(item))
+                        self._pending(pending_pod(item))
                         listed.add(uid)
                 stopped = stopped or self._drain(stats)
             self.queue.retain(listed)
+            self.cache.retain_nominations(listed)
         if not stopped:
             self._drain(stats)
         self._reap(stats, wait=True)
@@ -289,7 +314,7 @@ class Scheduler:
             attempt = Attempt(pod, PodRef.of(pod), str(spec(pod).scheduler_name), self.clock())
             if pod.metadata and pod.metadata.deletion_timestamp is not None:
                 log.debug("skip schedule deleting pod: %s", attempt.ref)
-                self.queue.remove(entry.uid)
+                self._not_pending(entry.uid)
                 continue
             decision = self._decide(pod, nodes, cache)
             if decision.status.code is Code.ERROR:  # a plugin's bug (kube's framework.Error): retried after a backoff
@@ -307,7 +332,7 @@ class Scheduler:
             if decision.node is None:
                 stats.unschedulable += 1
                 self._record(attempt, "unschedulable")
-                self._unschedulable(pod, decision.message)
+                self._unschedulable(pod, *self._post_filter(pod, nodes, decision))
                 continue
             if self.config.dry_run:
                 log.info("Would bind %s -> %s (dry run)", attempt.ref, decision.node)
@@ -367,11 +392,12 @@ class Scheduler:
             stats.bound += 1
             self._record(attempt, "scheduled")
             POD_SCHEDULING_ATTEMPTS.observe(self.queue.done(uid))
+            self.cache.unnominate(uid)  # the API server clears status.nominatedNodeName at binding
             self.cache.finish_binding(uid)
             return
         self.cache.forget(uid)
         if result in (BindResult.ALREADY_BOUND, BindResult.GONE):  # the watch tells where it went, if anywhere
-            self.queue.remove(uid)
+            self._not_pending(uid)
             return
         if outcome is None and not self.may_act():  # not posted: still pending, for the next leader or cycle
             self.queue.release(uid)
@@ -383,26 +409,77 @@ class Scheduler:
         self.queue.failed(uid)
 
     def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo], cache: FilterCache) -> Decision:
-        profile = self.profiles[str(spec(pod).scheduler_name)]
-        decision = schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start, cache=cache)
+        # Our own nomination counts before its status patch comes back: schedule() tries that node first.
+        if (node := self.cache.nomination(PodRef.of(pod).uid)) is not None and pod.status is not None:
+            pod.status.nominated_node_name = node
+        decision = schedule(
+            self._profile(pod),
+            pod,
+            nodes,
+            find=nodes_to_find(len(nodes)),
+            start=self._start,
+            cache=cache,
+            nominated=self.cache.nominated(),
+        )
         # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
         self._start = (self._start + decision.examined) % max(len(nodes), 1)
         return decision
+
+    def _profile(self, pod: V1Pod) -> Profile:
+        return self.profiles[str(spec(pod).scheduler_name)]
+
+    def _post_filter(self, pod: V1Pod, nodes: Sequence[NodeInfo], decision: Decision) -> tuple[str, str | None]:
+        """kube's DefaultPreemption after a pod fit nowhere: the FailedScheduling message, and the node to
+        nominate ("" clears a nomination, None leaves it). Victims are deleted by report threads; the pod
+        waits (unschedulable) until their deletions move it on, then takes the nominated node."""
+        profile = self._profile(pod)
+        if not profile.preemption or decision.status.code is not Code.UNSCHEDULABLE:
+            return decision.message, None
+        nominated = self.cache.nominated()
+        budgets = list(self.cache.budgets.values())
+        result = preempt(profile, pod, nodes, decision.verdicts, budgets, nominated=nominated)
+        message = fit_error_with_preemption(decision.message, result)
+        ref = PodRef.of(pod)
+        if result.candidate is None:
+            if not result.clear_nomination:
+                return message, None
+            self.cache.unnominate(ref.uid)
+            return message, ""
+        node, victims = result.candidate.node, result.candidate.victims
+        names = ", ".join(f"{v.namespace}/{v.name}" for v in victims)
+        log.info("%s: preempting %s on %s", ref, names, node, extra={"pod": str(ref), "node": node})
+        if self.config.dry_run:
+            return message, None
+        # kube: lower-priority pods nominated to that node lose their nomination (and look elsewhere).
+        for other in lower_priority_nominated(pod, nominated.get(node, [])):
+            self.cache.unnominate(other.uid)
+            self.queue.on_cluster_event(ClusterEvent.POD_REMOVED)
+            self.reports.submit(call_quietly, self.api.clear_nomination, PodRef(other.namespace, other.name, other.uid))
+        self.cache.nominate(compact(PodInfo.of(pod, node)))
+        for victim in victims:
+            if not victim.deleting:  # its deletion is under way already
+                self.reports.submit(self.api.preempt, PodRef(victim.namespace, victim.name, victim.uid), pod, node)
+        return message, node
 
     def _record(self, attempt: Attempt, result: str) -> None:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
         ATTEMPT_DURATION.labels(result, attempt.profile).observe(self.clock() - attempt.started)
 
-    def _unschedulable(self, pod: V1Pod, message: str) -> None:
-        """Park it until the cluster changes; post the event and the condition only when the message changes."""
+    def _unschedulable(self, pod: V1Pod, message: str, nominated_node: str | None = None) -> None:
+        """Park it until the cluster changes; post the event and the condition only when the message (or the
+        nominated node) changes."""
         ref = PodRef.of(pod)
-        if not self.queue.unschedulable(ref.uid, message, wants_pod_adds=wants_pod_adds(pod)):
+        current = (pod.status.nominated_node_name if pod.status else None) or ""
+        renominated = nominated_node is not None and nominated_node != current
+        if not self.queue.unschedulable(ref.uid, message, wants_pod_adds=wants_pod_adds(pod)) and not renominated:
             return
         log.info("%s unschedulable: %s", ref, message, extra={"pod": str(ref), "reason": "Unschedulable"})
-        if self.config.dry_run or condition_message(pod) == message:
+        if self.config.dry_run:
             return
         self.reports.submit(call_quietly, self.api.event, pod, "Warning", "FailedScheduling", message)
-        self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message)
+        if renominated or condition_message(pod) != message:
+            nominate = nominated_node if renominated else None
+            self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message, nominate)
 
     def close(self) -> None:
         self.stop.set()

@@ -52,6 +52,7 @@ class PendingPod:
     gated: bool
     manifest: bytes
     spec_digest: int  # hash of spec and labels: a change that could make the pod fit (not a status write)
+    nominated_node: str = ""  # status.nominatedNodeName: where a preemption made room for it
 
     @property
     def key(self) -> str:

@@ -17,6 +17,7 @@ from policies.framework import (
     CycleState,
     FilterPlugin,
     NodeInfo,
+    PodInfo,
     PreFilterSkip,
     Profile,
     Status,
@@ -33,16 +34,95 @@ class PluginError(Exception):
         self.status = status
 
 
-def run_filters(profile: Profile, pod: V1Pod, node: NodeInfo, state: CycleState) -> dict[str, Status]:
+def run_filters(
+    profile: Profile, pod: V1Pod, node: NodeInfo, state: CycleState, skipped: frozenset[str] = frozenset()
+) -> dict[str, Status]:
     """Every filter's verdict for one node: all of them, so that every failing reason can be shown. A filter
-    that raises gets an ERROR status."""
+    that raises gets an ERROR status; one in `skipped` (kube's PreFilter Skip) passes without running."""
     verdicts = {}
     for plugin in profile.filters:
+        if skipped and plugin.name in skipped:
+            verdicts[plugin.name] = SUCCESS
+            continue
         try:
             verdicts[plugin.name] = plugin.filter(pod, node, state)
         except Exception as e:  # noqa: BLE001 — any exception from a plugin is its bug, reported as a Status
             verdicts[plugin.name] = as_error(plugin.name, "filter", e)
     return verdicts
+
+
+def first_failure(filters: Iterable[FilterPlugin], pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
+    """kube's RunFilterPlugins: the status of the first filter that does not pass (an ERROR status for one that
+    raised), else SUCCESS. Preemption's dry run reports this one status per node, as kube does."""
+    for plugin in filters:
+        try:
+            status = plugin.filter(pod, node, state)
+        except Exception as e:  # noqa: BLE001 — any exception from a plugin is its bug, reported as a Status
+            return as_error(plugin.name, "filter", e)
+        if not status.ok:
+            return status
+    return SUCCESS
+
+
+def pod_uid(pod: V1Pod) -> str:
+    """The uid as PodInfo.of records it."""
+    meta = pod.metadata
+    return str(meta.uid or f"{meta.namespace or ''}/{meta.name or ''}") if meta else "/"
+
+
+def pod_priority(pod: V1Pod) -> int:
+    return (pod.spec.priority if pod.spec else None) or 0
+
+
+def yielded_to(pod: V1Pod, nominated: Sequence[PodInfo]) -> list[PodInfo]:
+    """The pods nominated to a node that `pod` must leave room for (kube's addGENominatedPods): those of equal or
+    higher priority, other than the pod itself. Lower-priority ones it may take the room of."""
+    priority, uid = pod_priority(pod), pod_uid(pod)
+    return [p for p in nominated if p.priority >= priority and p.uid != uid]
+
+
+def replaced(nodes: Sequence[NodeInfo], index: int, node: NodeInfo) -> list[NodeInfo]:
+    """The cluster with `node` (a changed clone) in place of nodes[index]."""
+    cluster = list(nodes)
+    cluster[index] = node
+    return cluster
+
+
+def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
+    clone = node.clone()
+    for p in pods:
+        clone.add_pod(p)
+    return clone
+
+
+def filter_with_nominated(
+    filters: Sequence[FilterPlugin],
+    pod: V1Pod,
+    state: CycleState,
+    *,
+    cluster: Sequence[NodeInfo],
+    index: int,
+    yielded: Sequence[PodInfo],
+) -> Status:
+    """kube's RunFilterPluginsWithNominatedPods for the node cluster[index], a clone preemption changed, where
+    `state` is the CycleState of the cluster as it is: the first failing status with the `yielded` nominated
+    pods added, else the first failing status without them, each pass with a state derived for the change. The
+    pod must fit both ways: resources and anti-affinity are harder with the nominated pods, pod affinity
+    without them, and they may yet go elsewhere."""
+    node = cluster[index]
+    if yielded:
+        added = with_pods(node, yielded)
+        status = first_failure(filters, pod, added, state.standing_in(replaced(cluster, index, added), index))
+        if not status.ok:
+            return status
+    return first_failure(filters, pod, node, state.standing_in(cluster, index))
+
+
+def skipped_filters(profile: Profile, pod: V1Pod, state: CycleState) -> frozenset[str]:
+    """The pod filters kube's PreFilter skips for this pod on the cluster `state` was made for. The skip holds
+    when preemption removes pods or nominated pods are added, as in kube (the CycleState clone keeps it).
+    Raises PluginError for a filter whose skip check raised."""
+    return frozenset(p.name for p, pre in profile.pod_filters if _skips(p, pre, pod, state))
 
 
 def run_scores(
@@ -144,6 +224,57 @@ def _errors(verdicts: Mapping[str, Mapping[str, Status]]) -> Status | None:
     return next((s for v in verdicts.values() for s in v.values() if s.code is Code.ERROR), None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Nominated:
+    """Pods nominated to nodes (by node name) that the pod must leave room for, and the pod filters kube's
+    PreFilter skipped on the cluster as it is (the skip holds with the nominated pods added, as in kube)."""
+
+    pods: Mapping[str, Sequence[PodInfo]]
+    skipped: frozenset[str]
+
+    def verdicts(
+        self,
+        profile: Profile,
+        pod: V1Pod,
+        nodes: Sequence[NodeInfo],
+        index: int,
+        state: CycleState,
+    ) -> dict[str, Status]:
+        """Every filter's verdict, the way RunFilterPluginsWithNominatedPods decides: with the nominated pods
+        added if that fails, else without them."""
+        node = nodes[index]
+        yielded = self.pods.get(node.name)
+        if yielded:
+            added = with_pods(node, yielded)
+            derived = state.standing_in(replaced(nodes, index, added), index)
+            first = run_filters(profile, pod, added, derived, self.skipped)
+            if not all(s.ok for s in first.values()):
+                return first
+        return run_filters(profile, pod, node, state)
+
+    def passes(
+        self, others: Sequence[FilterPlugin], pod: V1Pod, nodes: Sequence[NodeInfo], index: int, state: CycleState
+    ) -> bool:
+        """Whether the pod filters still pass with the nominated pods added (the node-only ones cannot change)."""
+        node = nodes[index]
+        yielded = self.pods.get(node.name)
+        if not yielded:
+            return True
+        added = with_pods(node, yielded)
+        return _passes(others, pod, added, state.standing_in(replaced(nodes, index, added), index))
+
+
+def _nominated(
+    profile: Profile, pod: V1Pod, nominated: Mapping[str, Sequence[PodInfo]] | None, state: CycleState
+) -> _Nominated | None:
+    if not nominated:
+        return None
+    yielded = {name: ps for name, pods in nominated.items() if (ps := yielded_to(pod, pods))}
+    if not yielded:
+        return None
+    return _Nominated(yielded, skipped_filters(profile, pod, state))
+
+
 def schedule(
     profile: Profile,
     pod: V1Pod,
@@ -153,16 +284,32 @@ def schedule(
     start: int = 0,
     cache: FilterCache | None = None,
     explain: bool = False,
+    nominated: Mapping[str, Sequence[PodInfo]] | None = None,
 ) -> Decision:
     """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
     pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
+
+    `nominated` are the pods nominated to each node (status.nominatedNodeName, by node name) and not bound yet:
+    the pod must fit a node both with those of equal or higher priority and without them (kube's
+    RunFilterPluginsWithNominatedPods). A pod with a nominatedNodeName of its own is tried on that node first
+    and goes there if it fits (kube's evaluateNominatedNode).
 
     Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
     daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
     status naming it (kube's framework.Error), with the verdicts gathered so far."""
     verdicts: dict[str, dict[str, Status]] = {}
     try:
-        return _schedule(profile, pod, nodes, verdicts, find=find, start=start, cache=cache, explain=explain)
+        return _schedule(
+            profile,
+            pod,
+            nodes,
+            verdicts,
+            find=find,
+            start=start,
+            cache=cache,
+            explain=explain,
+            nominated=nominated,
+        )
     except PluginError as e:
         return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
 
@@ -177,31 +324,55 @@ def _schedule(
     start: int,
     cache: FilterCache | None,
     explain: bool,
+    nominated: Mapping[str, Sequence[PodInfo]] | None,
 ) -> Decision:
     state = CycleState(nodes)
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
     cached = cache.verdicts(pod) if cache is not None else {}
+    extra = _nominated(profile, pod, nominated, state)  # None in the common case: no per-node work then
+    own = _own_nomination(pod, nodes)
+    # kube's evaluateNominatedNode: the node preemption made room on is likely the only one that fits, so it is
+    # tried first and taken without scoring if it passes. `explain` still shows every node, and picks it too.
+    if (
+        own is not None
+        and not explain
+        and _passes(node_only, pod, nodes[own], state)
+        and _passes(others, pod, nodes[own], state)
+        and (extra is None or extra.passes(others, pod, nodes, own, state))
+    ):
+        return Decision(nodes[own].name, "", {}, {}, {})
     feasible: list[NodeInfo] = []
     examined = 0
     for i in range(len(nodes)):
         examined = i + 1
-        node = nodes[(start + i) % len(nodes)]
+        index = (start + i) % len(nodes)
+        node = nodes[index]
         if explain:
-            verdicts[node.name] = verdict = run_filters(profile, pod, node, state)
+            verdict = (
+                extra.verdicts(profile, pod, nodes, index, state) if extra else run_filters(profile, pod, node, state)
+            )
+            verdicts[node.name] = verdict
             ok = all(s.ok for s in verdict.values())
         else:
             known = cached.get(node.name)
             if known is None:
                 known = cached[node.name] = _passes(node_only, pod, node, state)
-            ok = known and _passes(others, pod, node, state)
+            ok = (
+                known
+                and _passes(others, pod, node, state)
+                and (extra is None or extra.passes(others, pod, nodes, index, state))
+            )
         if ok:
             feasible.append(node)
             if len(feasible) >= find:
                 break
     if not verdicts and not feasible:
-        verdicts.update((n.name, run_filters(profile, pod, n, state)) for n in nodes)
+        verdicts.update(
+            (n.name, extra.verdicts(profile, pod, nodes, i, state) if extra else run_filters(profile, pod, n, state))
+            for i, n in enumerate(nodes)
+        )
     if error := _errors(verdicts):
         raise PluginError(error)
     if not feasible:
@@ -215,4 +386,12 @@ def _schedule(
         else {}
     )
     best = min(feasible, key=lambda n: (-by_name[n.name], n.name))
+    if own is not None and nodes[own] in feasible:  # only `explain` gets here with a feasible nominated node
+        best = nodes[own]
     return Decision(best.name, "", verdicts, by_name, scores, examined=examined)
+
+
+def _own_nomination(pod: V1Pod, nodes: Sequence[NodeInfo]) -> int | None:
+    """The index of the node the pod is nominated to (status.nominatedNodeName), if it is one of `nodes`."""
+    name = pod.status.nominated_node_name if pod.status else None
+    return next((i for i, n in enumerate(nodes) if n.name == name), None) if name else None

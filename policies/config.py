@@ -6,6 +6,7 @@ profiles:                      # optional; without it the whole file is one prof
     scores:
       - {name: LeastAllocated, weight: 1}
       - {name: SelectorSpread, weight: 1}
+    preemption: true           # kube's DefaultPreemption: evict lower-priority pods for a pod that fits nowhere
 """
 
 from __future__ import annotations
@@ -104,9 +105,11 @@ def parse(document: Any, default_scheduler_name: str, source: str = "config") ->
 def _profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"schedulerName", "filters", "scores"}
+    unknown = set(entry) - {"schedulerName", "filters", "scores", "preemption"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; expected schedulerName, filters, scores")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)}; expected schedulerName, filters, scores, preemption"
+        )
     name = entry.get("schedulerName", default_scheduler_name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: schedulerName must be a non-empty string")
@@ -122,7 +125,10 @@ def _profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ConfigError(f"{where}: {kind} policy listed more than once: {', '.join(repeated)}")
-    return Profile(name, filters, scores)
+    preemption = entry.get("preemption", True)
+    if not isinstance(preemption, bool):
+        raise ConfigError(f"{where}: preemption must be true or false, got {preemption!r}")
+    return Profile(name, filters, scores, preemption)
 
 
 def _score(entry: Any, where: str) -> tuple[ScorePlugin, int]:

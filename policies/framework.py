@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
+from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus, V1Taint
 
 from policies.resources import (
     Resources,
@@ -31,6 +31,9 @@ MAX_SCORE = 100
 class Code(enum.Enum):
     SUCCESS = "Success"
     UNSCHEDULABLE = "Unschedulable"
+    # kube's UnschedulableAndUnresolvable: removing pods from the node cannot make the pod fit it, so
+    # preemption does not try the node (framework/interface.go).
+    UNRESOLVABLE = "UnschedulableAndUnresolvable"
     ERROR = "Error"  # a plugin bug, not a verdict on the node (kube's framework.Error)
 
 
@@ -47,6 +50,10 @@ class Status:
 
 def unschedulable(*reasons: str) -> Status:
     return Status(Code.UNSCHEDULABLE, reasons)
+
+
+def unresolvable(*reasons: str) -> Status:
+    return Status(Code.UNRESOLVABLE, reasons)
 
 
 def as_error(plugin: str, phase: str, error: Exception) -> Status:
@@ -76,10 +83,16 @@ class PodInfo:
     affinity: V1Affinity | None
     deleting: bool
     priority: int
+    # status.startTime in epoch seconds; None until the kubelet starts the pod, which kube's GetPodStartTime
+    # reads as "now", the latest possible start (pkg/scheduler/util/utils.go). Preemption orders victims by it.
+    start_time: float | None = None
+    # Deleting with a DisruptionTarget condition a scheduler's preemption set (preemption/util.go's
+    # PodTerminatingByPreemption): a preemptor waits for such pods on its nominated node.
+    terminating_by_preemption: bool = False
 
     @classmethod
     def of(cls, pod: V1Pod, node_name: str | None = None) -> PodInfo:
-        meta, spec = pod.metadata or V1ObjectMeta(), pod.spec or V1PodSpec(containers=[])
+        meta, spec, status = pod.metadata or V1ObjectMeta(), pod.spec or V1PodSpec(containers=[]), pod.status
         affinity = spec.affinity
         keep = affinity is not None and (affinity.pod_affinity is not None or affinity.pod_anti_affinity is not None)
         namespace, name = str(meta.namespace or ""), str(meta.name or "")
@@ -96,12 +109,22 @@ class PodInfo:
             affinity=affinity if keep else None,
             deleting=meta.deletion_timestamp is not None,
             priority=spec.priority or 0,
+            start_time=status.start_time.timestamp() if status and status.start_time else None,
+            terminating_by_preemption=meta.deletion_timestamp is not None and _preemption_target(status),
         )
 
     @property
     def required_anti_affinity(self) -> bool:
         anti = self.affinity.pod_anti_affinity if self.affinity else None
         return bool(anti and anti.required_during_scheduling_ignored_during_execution)
+
+
+def _preemption_target(status: V1PodStatus | None) -> bool:
+    """The first DisruptionTarget condition is True with reason PreemptionByScheduler (kube reads only the first)."""
+    for condition in (status.conditions if status else None) or []:
+        if condition.type == "DisruptionTarget":
+            return bool(condition.status == "True" and condition.reason == "PreemptionByScheduler")
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +191,19 @@ class NodeInfo:
         self.name, self.labels, self.taints = facts.name, facts.labels, facts.taints
         self.unschedulable, self.ready, self.allocatable = facts.unschedulable, facts.ready, facts.allocatable
 
+    def clone(self) -> NodeInfo:
+        """An independent copy to add pods to or remove pods from (kube's NodeInfo.Snapshot), for preemption's dry
+        run and nominated pods; the facts and the PodInfo records are immutable and shared."""
+        return NodeInfo(
+            self.facts,
+            dict(self.pods),
+            Counter(self.requested),
+            Counter(self.nonzero_requested),
+            Counter(self.used_ports),
+            Counter(self.workloads),
+            dict(self.anti_affinity_pods),
+        )
+
     def add_pod(self, pod: PodInfo) -> None:
         if pod.uid in self.pods:
             self.remove_pod(pod.uid)
@@ -227,12 +263,26 @@ class Key(Generic[_T]):
 
 
 class CycleState:
-    """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
+    """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node.
+
+    A state made by `standing_in` is for the cluster with one node changed (preemption's victims removed,
+    nominated pods added): `base` and `change` let a plugin adjust its facts from the base state's for that one
+    node instead of recounting the cluster (kube's PreFilterExtensions AddPod/RemovePod on a cloned state)."""
 
     def __init__(self, nodes: Sequence[NodeInfo]) -> None:
         self.nodes = nodes
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
+        self.base: CycleState | None = None
+        self.change: tuple[NodeInfo, NodeInfo] | None = None  # (the node in `base`, the node here)
+
+    def standing_in(self, nodes: Sequence[NodeInfo], index: int) -> CycleState:
+        """A fresh state for `nodes`: this state's cluster with nodes[index] (a changed clone) in place of
+        self.nodes[index]. `nodes` may be reused across calls while the clone changes; each call starts afresh."""
+        root = self.base or self
+        derived = CycleState(nodes)
+        derived.base, derived.change = root, (root.nodes[index], nodes[index])
+        return derived
 
     def memo(self, key: Key[_T], compute: Callable[[], _T]) -> _T:
         if key not in self._memo:
@@ -301,6 +351,7 @@ class Profile:
     scheduler_name: str
     filters: tuple[FilterPlugin, ...]
     scores: tuple[tuple[ScorePlugin, int], ...]
+    preemption: bool = True  # kube's DefaultPreemption PostFilter
     node_only_filters: tuple[FilterPlugin, ...] = field(init=False, repr=False, compare=False)
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)

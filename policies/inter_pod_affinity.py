@@ -18,14 +18,14 @@ Difference from kube-scheduler: we do not read Namespace objects, so a `namespac
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
-from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unresolvable, unschedulable
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -78,32 +78,69 @@ class _State:
     self_affinity: bool
 
 
-def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
-    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require."""
+def _count_existing(
+    node: NodeInfo, namespace: str, own_labels: Mapping[str, str], into: Counter[Domain], sign: int
+) -> None:
+    """The domains where this node's pods' required anti-affinity terms reject the incoming pod."""
+    for other in node.anti_affinity_pods.values():
+        for term in required_terms(other.affinity, other.namespace, anti=True):
+            if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels):
+                into[domain] += sign
+
+
+def _count_incoming(
+    node: NodeInfo,
+    affinity: list[Term],
+    anti_affinity: list[Term],
+    into: tuple[Counter[Domain], Counter[Domain]],
+    sign: int,
+) -> None:
+    """The domains where this node's pods match all the incoming pod's affinity terms / one of its
+    anti-affinity terms."""
+    affinity_domains, anti_affinity_domains = into
+    for other in node.pods.values():
+        if affinity and all(t.matches(other.namespace, other.labels) for t in affinity):
+            for t in affinity:
+                if d := _domain(node, t.key):
+                    affinity_domains[d] += sign
+        for t in anti_affinity:
+            if t.matches(other.namespace, other.labels) and (d := _domain(node, t.key)):
+                anti_affinity_domains[d] += sign
+
+
+def _state(pod: V1Pod, state: CycleState) -> _State | None:
+    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require. A state for the
+    cluster with one node changed (preemption, nominated pods) adjusts the base state's counts for that node
+    instead, as kube's PreFilterExtensions AddPod/RemovePod do."""
     namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    if state.base is not None and state.change is not None:
+        base = state.base
+        s = base.memo(_STATE, lambda: _state(pod, base))
+        if s is None:  # the filter is skipped for this pod (PreFilterSkip), with or without the change
+            return None
+        adjusted = (Counter(s.affinity_domains), Counter(s.anti_affinity_domains))
+        rejecting = Counter(s.existing_anti_affinity_domains)
+        for node, sign in zip(state.change, (-1, 1), strict=True):
+            _count_existing(node, namespace, own_labels, rejecting, sign)
+            if s.affinity or s.anti_affinity:
+                _count_incoming(node, s.affinity, s.anti_affinity, adjusted, sign)
+        # Unary + drops the domains down to zero: "no matching pod anywhere" reads an empty Counter.
+        return _State(s.affinity, s.anti_affinity, +adjusted[0], +adjusted[1], +rejecting, s.self_affinity)
     affinity_spec = pod.spec.affinity if pod.spec else None
     affinity = required_terms(affinity_spec, namespace, anti=False)
     anti_affinity = required_terms(affinity_spec, namespace, anti=True)
     existing: Counter[Domain] = Counter()
-    for node in nodes:
-        for other in node.anti_affinity_pods.values():
-            for term in required_terms(other.affinity, other.namespace, anti=True):
-                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels):
-                    existing[domain] += 1
+    for node in state.nodes:
+        if node.anti_affinity_pods:  # checked inline: this runs for every pod and node
+            _count_existing(node, namespace, own_labels, existing, 1)
     if not affinity and not anti_affinity and not existing:
         return None
-    affinity_domains: Counter[Domain] = Counter()
-    anti_affinity_domains: Counter[Domain] = Counter()
+    counts: tuple[Counter[Domain], Counter[Domain]] = (Counter(), Counter())
     if affinity or anti_affinity:
-        for node in nodes:
-            for other in node.pods.values():
-                if affinity and all(t.matches(other.namespace, other.labels) for t in affinity):
-                    affinity_domains.update(d for t in affinity if (d := _domain(node, t.key)))
-                anti_affinity_domains.update(
-                    d for t in anti_affinity if t.matches(other.namespace, other.labels) and (d := _domain(node, t.key))
-                )
+        for node in state.nodes:
+            _count_incoming(node, affinity, anti_affinity, counts, 1)
     self_affinity = bool(affinity) and all(t.matches(namespace, own_labels) for t in affinity)
-    return _State(affinity, anti_affinity, affinity_domains, anti_affinity_domains, existing, self_affinity)
+    return _State(affinity, anti_affinity, counts[0], counts[1], existing, self_affinity)
 
 
 def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
@@ -125,14 +162,16 @@ class InterPodAffinity(PreFilterSkip):
     node_only: ClassVar[bool] = False
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return state.memo(_STATE, lambda: _state(pod, state.nodes)) is None
+        return state.memo(_STATE, lambda: _state(pod, state)) is None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_STATE, lambda: _state(pod, state.nodes))
+        s = state.memo(_STATE, lambda: _state(pod, state))
         if s is None:
             return SUCCESS
         if not _affinity_satisfied(s, node.labels):
-            return unschedulable(AFFINITY_MISMATCH)
+            # Unresolvable: evicting pods cannot add the pod the terms want (interpodaffinity/filtering.go);
+            # the anti-affinity cases can be resolved by evicting the pods in the way.
+            return unresolvable(AFFINITY_MISMATCH)
         if any((d := _domain(node, t.key)) and s.anti_affinity_domains[d] > 0 for t in s.anti_affinity):
             return unschedulable(ANTI_AFFINITY_MISMATCH)
         if s.existing_anti_affinity_domains and any(

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from kubernetes.client import V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1PreferredSchedulingTerm
 
-from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, UniformScore, unschedulable
+from policies.framework import SUCCESS, CycleState, NodeInfo, Normalize, Status, UniformScore, unresolvable
 
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
@@ -86,7 +86,8 @@ class NodeAffinity(UniformScore):
     normalize = Normalize.MAX
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        return SUCCESS if matches(pod, node) else unschedulable(MISMATCH)
+        # Unresolvable: evicting pods does not change the node's labels (nodeaffinity/node_affinity.go).
+        return SUCCESS if matches(pod, node) else unresolvable(MISMATCH)
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
         return None if _preferred(pod) else 0.0

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from kubernetes.client import V1Pod, V1Taint
 
-from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unresolvable
 from policies.taint_toleration import tolerated, untolerated_reason
 
 NOT_READY = V1Taint(key="node.kubernetes.io/not-ready", effect="NoSchedule")
@@ -29,4 +29,5 @@ class NodeReady:
         # The node lifecycle controller maps Unknown to unreachable; a node that has not reported yet carries
         # not-ready from admission (TaintNodesByCondition), like one reporting False.
         taint = UNREACHABLE if ready == "Unknown" else NOT_READY
-        return SUCCESS if tolerated(pod, taint) else unschedulable(untolerated_reason(taint))
+        # Unresolvable, as TaintToleration is for the taint kube would have put there.
+        return SUCCESS if tolerated(pod, taint) else unresolvable(untolerated_reason(taint))

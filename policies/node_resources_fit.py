@@ -10,7 +10,17 @@ from typing import ClassVar
 
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, SUCCESS, CycleState, Key, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    Status,
+    unresolvable,
+    unschedulable,
+)
 from policies.resources import CPU, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
@@ -33,7 +43,14 @@ class NodeResourcesFit:
             for resource, need in requests
             if need > allocatable.get(resource, 0) - requested.get(resource, 0)
         ]
-        return unschedulable(*short) if short else SUCCESS
+        if not short:
+            return SUCCESS
+        # kube's InsufficientResource.Unresolvable: a request larger than the whole node cannot be met by evicting
+        # pods, so the node is no preemption candidate; the pod count never is (noderesources/fit.go).
+        for resource, need in requests:
+            if need > allocatable.get(resource, 0) and resource != PODS:
+                return unresolvable(*short)
+        return unschedulable(*short)
 
 
 def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float | None:

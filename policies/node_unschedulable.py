@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from kubernetes.client import V1Pod, V1Taint
 
-from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unschedulable
+from policies.framework import SUCCESS, CycleState, NodeInfo, Status, unresolvable
 from policies.taint_toleration import tolerated
 
 UNSCHEDULABLE = "node(s) were unschedulable"
@@ -19,4 +19,5 @@ class NodeUnschedulable:
     node_only: ClassVar[bool] = True  # reads only the pod's spec and the node object (FilterCache)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        return unschedulable(UNSCHEDULABLE) if node.unschedulable and not tolerated(pod, _CORDON_TAINT) else SUCCESS
+        # Unresolvable: evicting pods does not uncordon a node (nodeunschedulable/node_unschedulable.go).
+        return unresolvable(UNSCHEDULABLE) if node.unschedulable and not tolerated(pod, _CORDON_TAINT) else SUCCESS

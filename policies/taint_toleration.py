@@ -17,7 +17,7 @@ from policies.framework import (
     Normalize,
     Status,
     UniformScore,
-    unschedulable,
+    unresolvable,
 )
 
 UNTOLERATED = "node(s) had untolerated taint {{{key}: {value}}}"
@@ -60,7 +60,8 @@ class TaintToleration(UniformScore):
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         # kube reports the first untolerated taint only; so do we, to keep its message.
         bad = untolerated(pod, node.taints, FILTERED_EFFECTS)
-        return unschedulable(untolerated_reason(bad[0])) if bad else SUCCESS
+        # Unresolvable: evicting pods does not remove a taint (tainttoleration/taint_toleration.go).
+        return unresolvable(untolerated_reason(bad[0])) if bad else SUCCESS
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
         """Every node scores 100 when no node has a PreferNoSchedule taint (the common case)."""

@@ -40,6 +40,7 @@ from policies.framework import (
     PreFilterSkip,
     Status,
     UniformScore,
+    unresolvable,
     unschedulable,
 )
 from policies.node_affinity import matches as node_affinity_matches
@@ -101,16 +102,21 @@ def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> in
     )
 
 
+def _count(pod: V1Pod, cs: Sequence[Constraint], node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
+    """Add (or with sign -1 take away) one node's matching pods to the per-domain counts."""
+    if not all(c.key in node.labels for c in cs):
+        return
+    namespace = labels.pod_namespace(pod)
+    for i, c in enumerate(cs):
+        if _included(pod, node, c):
+            counts[i][node.labels[c.key]] += sign * _matching_pods(node, c, namespace)
+
+
 def domain_counts(pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo]) -> list[Counter[str]]:
     """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0."""
-    namespace = labels.pod_namespace(pod)
     counts: list[Counter[str]] = [Counter() for _ in cs]
     for node in nodes:
-        if not all(c.key in node.labels for c in cs):
-            continue
-        for i, c in enumerate(cs):
-            if _included(pod, node, c):
-                counts[i][node.labels[c.key]] += _matching_pods(node, c, namespace)
+        _count(pod, cs, node, counts)
     return counts
 
 
@@ -121,12 +127,24 @@ class _FilterState:
     self_match: list[bool]
 
 
-def _filter_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _FilterState | None:
+def _filter_state(pod: V1Pod, state: CycleState) -> _FilterState | None:
+    if state.base is not None and state.change is not None:
+        # One node changed (preemption, nominated pods): adjust the base's counts for it, as kube's
+        # PreFilterExtensions AddPod/RemovePod do, rather than count the cluster again.
+        base = state.base
+        s = base.memo(_FILTER_STATE, lambda: _filter_state(pod, base))
+        if s is None:
+            return None
+        old, new = state.change
+        counts = [Counter(c) for c in s.counts]
+        _count(pod, s.constraints, old, counts, -1)
+        _count(pod, s.constraints, new, counts)
+        return _FilterState(s.constraints, counts, s.self_match)
     cs = constraints(pod, DO_NOT_SCHEDULE)
     if not cs:
         return None
     own = labels.pod_labels(pod)
-    return _FilterState(cs, domain_counts(pod, cs, nodes), [labels.matches(c.selector, own) for c in cs])
+    return _FilterState(cs, domain_counts(pod, cs, state.nodes), [labels.matches(c.selector, own) for c in cs])
 
 
 def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo]) -> dict[str, int] | None:
@@ -169,13 +187,14 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
         return 0.0 if not constraints(pod, SCHEDULE_ANYWAY) else None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state.nodes))
+        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state))
         if s is None:
             return SUCCESS
         for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
             domain = node.labels.get(c.key)
             if domain is None:
-                return unschedulable(MISSING_LABEL)
+                # Unresolvable: evicting pods does not label the node (podtopologyspread/filtering.go).
+                return unresolvable(MISSING_LABEL)
             minimum = 0 if len(domains) < c.min_domains else min(domains.values(), default=0)
             if domains[domain] + int(self_match) - minimum > c.max_skew:
                 return unschedulable(MISMATCH)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from cache import ASSUMED_TTL_SECONDS, ClusterCache, node_facts, pending_pod, pod_info
+from cache import ASSUMED_TTL_SECONDS, ClusterCache, budget, node_facts, pending_pod, pod_info
 from policies.framework import NodeFacts, NodeInfo, PodInfo
 from tests.builders import Clock, node, pod, port
 
@@ -175,3 +175,38 @@ def test_a_pod_labelled_at_binding_is_confirmed_with_its_new_labels(cache: Clust
     assert cache.assumed_pod(uid("p")) is None
     assert cache.nodes["a"].pods[uid("p")].labels == labels
     assert cache.nodes["a"].workloads == Counter({"owner/rs": 1}), "counted once, not twice"
+
+
+def test_nominated_pods_are_kept_by_node_until_unnominated(cache: ClusterCache) -> None:
+    assert cache.nominated() == {}
+    cache.nominate(on("p", "a"))
+    cache.nominate(on("q", "a"))
+    cache.nominate(on("r", "b"))
+    assert {node: sorted(p.name for p in pods) for node, pods in cache.nominated().items()} == {
+        "a": ["p", "q"],
+        "b": ["r"],
+    }
+    assert cache.nomination(uid("p")) == "a"
+    cache.nominate(on("p", "b"))  # nominated elsewhere: moves
+    cache.unnominate(uid("q"))
+    cache.retain_nominations({uid("p")})  # r is no longer pending
+    assert {node: [p.name for p in pods] for node, pods in cache.nominated().items()} == {"b": ["p"]}
+    assert cache.nomination(uid("q")) is None
+    assert not cache.has_pod(uid("p")), "a nominated pod is not on its node"
+
+
+def test_a_pod_disruption_budget_is_read_from_its_json() -> None:
+    obj = {
+        "metadata": {"name": "guard", "namespace": "ns", "uid": "u1"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}},
+        "status": {"disruptionsAllowed": 2, "disruptedPods": {"db-0": "2026-11-26T10:00:00Z"}},
+    }
+    read = budget(obj)
+    assert (read.namespace, read.name, read.disruptions_allowed, read.disrupted_pods) == (
+        "ns",
+        "guard",
+        2,
+        frozenset({"db-0"}),
+    )
+    assert read.selector is not None and read.selector.match_labels == {"app": "db"}
+    assert budget({"metadata": {"name": "new", "namespace": "ns"}}).disruptions_allowed == 0, "no status yet"

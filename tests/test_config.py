@@ -56,6 +56,12 @@ def test_an_empty_file_is_the_default_profile(tmp_path: Path) -> None:
     assert names(profile) == names(default_profile("my-scheduler"))
 
 
+def test_preemption_is_on_unless_a_profile_turns_it_off(tmp_path: Path) -> None:
+    text = "profiles:\n  - schedulerName: a\n  - {schedulerName: b, preemption: false}\n"
+    a, b = load(write(tmp_path, text), "my-scheduler")
+    assert (a.preemption, b.preemption) == (True, False)
+
+
 def test_the_default_profile_filters_with_every_filter() -> None:
     profile = default_profile("x")
     assert profile.scheduler_name == "x"
@@ -93,6 +99,7 @@ def test_the_default_profile_filters_with_every_filter() -> None:
         pytest.param("filters: NodePorts\n", "filters must be a list", id="filters not a list"),
         pytest.param("scores: [{weight: 1}]\n", "each score needs a name", id="a score without a name"),
         pytest.param("schedulerName: ''\n", "schedulerName must be a non-empty string", id="an empty schedulerName"),
+        pytest.param("preemption: no-way\n", "preemption must be true or false", id="preemption not a boolean"),
     ],
 )
 def test_mistakes_are_one_line_config_errors(tmp_path: Path, text: str, problem: str) -> None:

@@ -4,17 +4,18 @@ NodeInfo's aggregates."""
 from collections import Counter
 
 import pytest
-from kubernetes.client import V1Pod
+from kubernetes.client import V1Pod, V1PodStatus
 
 from policies.config import default_profile
 from policies.framework import (
     CycleState,
     Key,
     Normalize,
+    PodInfo,
     PreFilterSkip,
     normalise,
 )
-from tests.builders import node, node_info, pod
+from tests.builders import node, node_info, pod, pod_term
 
 
 @pytest.mark.parametrize(
@@ -82,3 +83,68 @@ def test_node_info_accounts_for_its_pods() -> None:
     assert info.nonzero_requested == Counter({"cpu": 1100, "memory": 1024**3 + 200 * 1024**2})
     assert info.workloads == Counter({"owner/rs": 1})
     assert info.allocatable["pods"] == 110
+
+
+def test_a_clone_changes_independently_of_its_node() -> None:
+    original = node_info(node(), [pod("a", cpu="1", owner="rs", anti_affinity=[pod_term(match={"x": "y"})])])
+    before = (dict(original.pods), Counter(original.requested), Counter(original.workloads))
+    clone = original.clone()
+    clone.remove_pod("uid-default-a")
+    clone.add_pod(PodInfo.of(pod("b", cpu="2"), "n1"))
+    assert (dict(original.pods), original.requested, original.workloads) == before
+    assert list(original.anti_affinity_pods) == ["uid-default-a"] and not clone.anti_affinity_pods
+    assert list(clone.pods) == ["uid-default-b"] and clone.requested["cpu"] == 2000
+    assert clone.facts is original.facts
+
+
+def _with_status(p: V1Pod, status: dict[str, object]) -> V1Pod:
+    p.status = V1PodStatus.from_dict(status)
+    return p
+
+
+@pytest.mark.parametrize(
+    "the_pod, start_time, terminating_by_preemption",
+    [
+        pytest.param(pod(), None, False, id="a pod not started yet"),
+        pytest.param(
+            _with_status(pod(), {"startTime": "2026-01-01T00:00:10Z"}), 1767225610.0, False, id="status.startTime"
+        ),
+        pytest.param(
+            _with_status(
+                pod(deleting=True),
+                {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]},
+            ),
+            None,
+            True,
+            id="deleting with the condition kube's preemption sets",
+        ),
+        pytest.param(
+            _with_status(
+                pod(),
+                {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]},
+            ),
+            None,
+            False,
+            id="the condition without deletion is not terminating",
+        ),
+        pytest.param(
+            _with_status(
+                pod(deleting=True),
+                {
+                    "conditions": [
+                        {"type": "DisruptionTarget", "status": "False", "reason": "PreemptionByScheduler"},
+                        {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"},
+                    ]
+                },
+            ),
+            None,
+            False,
+            id="only the first DisruptionTarget condition counts, as in kube",
+        ),
+    ],
+)
+def test_pod_info_records_what_preemption_reads(
+    the_pod: V1Pod, start_time: float | None, terminating_by_preemption: bool
+) -> None:
+    record = PodInfo.of(the_pod)
+    assert (record.start_time, record.terminating_by_preemption) == (start_time, terminating_by_preemption)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.framework import NodeInfo
+from policies.framework import Code, CycleState, NodeInfo
 from policies.inter_pod_affinity import (
     AFFINITY_MISMATCH,
     ANTI_AFFINITY_MISMATCH,
@@ -178,6 +178,13 @@ def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1
 )
 def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None]) -> None:
     assert filter_reasons(InterPodAffinity(), new_pod, nodes) == expected
+    # kube's codes (interpodaffinity/filtering.go): evicting pods cannot bring a wanted pod, but it can remove an
+    # unwanted one, so only the affinity case is unresolvable.
+    codes = {None: Code.SUCCESS, AFF: Code.UNRESOLVABLE, ANTI: Code.UNSCHEDULABLE, EXISTING: Code.UNSCHEDULABLE}
+    state = CycleState(nodes)
+    assert {n.name: InterPodAffinity().filter(new_pod, n, state).code for n in nodes} == {
+        name: codes[reason] for name, reason in expected.items()
+    }
 
 
 def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:

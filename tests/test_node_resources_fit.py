@@ -12,8 +12,35 @@ def fit(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod] | None = None) ->
     info = node_info(the_node, running or [])
     status = NodeResourcesFit().filter(the_pod, info, state(info))
     assert status.ok == (not status.reasons)
-    assert status.code is (Code.SUCCESS if status.ok else Code.UNSCHEDULABLE)
     return status.reasons
+
+
+@pytest.mark.parametrize(
+    "the_pod, the_node, running, code",
+    [
+        pytest.param(pod(cpu="1"), node(), [], Code.SUCCESS, id="a pod that fits"),
+        pytest.param(
+            pod(cpu="3"), node(), [pod("a", cpu="2")], Code.UNSCHEDULABLE, id="short of cpu others take: resolvable"
+        ),
+        pytest.param(pod(cpu="5"), node(), [], Code.UNRESOLVABLE, id="more cpu than the node has: unresolvable"),
+        pytest.param(
+            pod(cpu="3", memory="9Gi"),
+            node(),
+            [pod("a", cpu="2")],
+            Code.UNRESOLVABLE,
+            id="one resource beyond the node makes the whole status unresolvable",
+        ),
+        pytest.param(pod(extended={GPU: "1"}), node(), [], Code.UNRESOLVABLE, id="an extended resource the node lacks"),
+        pytest.param(pod(), node(pods="1"), [pod("a")], Code.UNSCHEDULABLE, id="too many pods is always resolvable"),
+        pytest.param(
+            pod(), node(pods=None), [], Code.UNSCHEDULABLE, id="even on a node that takes no pods (kube's rule)"
+        ),
+    ],
+)
+def test_filter_code(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod], code: Code) -> None:
+    """kube's fit.go: UnschedulableAndUnresolvable when a request exceeds the node's allocatable."""
+    info = node_info(the_node, running)
+    assert NodeResourcesFit().filter(the_pod, info, state(info)).code is code
 
 
 @pytest.mark.parametrize(

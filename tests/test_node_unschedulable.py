@@ -1,6 +1,7 @@
 import pytest
 from kubernetes.client import V1Toleration
 
+from policies.framework import Code
 from policies.node_unschedulable import UNSCHEDULABLE, NodeUnschedulable
 from tests.builders import node, node_info, pod, state, tol
 
@@ -23,7 +24,7 @@ CORDON = "node.kubernetes.io/unschedulable"
 def test_filter(unschedulable: bool | None, tolerations: list[V1Toleration], fits: bool) -> None:
     info = node_info(node(unschedulable=unschedulable))
     status = NodeUnschedulable().filter(pod(tolerations=tolerations), info, state(info))
-    assert status.ok is fits
+    assert status.code is (Code.SUCCESS if fits else Code.UNRESOLVABLE)  # preemption cannot uncordon a node
     assert status.reasons == (() if fits else (UNSCHEDULABLE,))
 
 

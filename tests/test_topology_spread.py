@@ -11,7 +11,7 @@ import pytest
 from kubernetes.client import V1Pod
 
 from policies.algorithm import schedule
-from policies.framework import NodeInfo, Profile
+from policies.framework import Code, CycleState, NodeInfo, Profile
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
 from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread
@@ -205,6 +205,12 @@ UNTOLERATED = taint("gpu", value="true")
 )
 def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None]) -> None:
     assert filter_reasons(PodTopologySpread(), new_pod, nodes) == expected
+    # kube's codes (podtopologyspread/filtering.go): evicting pods cannot label a node, but can lower a skew.
+    codes = {None: Code.SUCCESS, MISSING_LABEL: Code.UNRESOLVABLE, MISMATCH: Code.UNSCHEDULABLE}
+    state = CycleState(nodes)
+    assert {n.name: PodTopologySpread().filter(new_pod, n, state).code for n in nodes} == {
+        name: codes[reason] for name, reason in expected.items()
+    }
 
 
 SOFT_ZONE = spread(ZONE, 1, "ScheduleAnyway", match=WEB)

@@ -376,6 +376,9 @@ ALLOWED = [
     pytest.param("list pods -A", id="list pods in every namespace"),
     pytest.param("watch pods -A", id="watch pods in every namespace"),
     pytest.param("get pods -n default", id="get a pod"),
+    pytest.param("delete pods -n default", id="delete a pod (a preemption's victim)"),
+    pytest.param("list poddisruptionbudgets.policy -A", id="list PodDisruptionBudgets"),
+    pytest.param("watch poddisruptionbudgets.policy -A", id="watch PodDisruptionBudgets"),
     pytest.param("create pods --subresource=binding -n default", id="bind a pod"),
     pytest.param("patch pods --subresource=status -n default", id="set a pod's PodScheduled condition"),
     pytest.param("create events -n default", id="create a core event"),
@@ -388,8 +391,10 @@ ALLOWED = [
 ]
 
 DENIED = [
-    pytest.param("delete pods -n default", id="delete a pod"),
     pytest.param("patch pods -n default", id="patch a pod"),
+    pytest.param("deletecollection pods -n default", id="delete every pod of a namespace"),
+    pytest.param("get poddisruptionbudgets.policy -n default", id="get a PodDisruptionBudget (it lists them)"),
+    pytest.param("patch poddisruptionbudgets.policy -n default", id="change a PodDisruptionBudget"),
     pytest.param("update pods -n default", id="update a pod"),
     pytest.param("create pods -n default", id="create a pod"),
     pytest.param("update pods --subresource=status -n default", id="replace a pod's status"),
@@ -439,7 +444,8 @@ def test_the_service_account_has_its_role_and_nothing_more(deployed: Cluster) ->
     # What every service account in kube-system may do anyway (discovery, self-reviews) is not the role's doing.
     baseline = _rules(deployed, f"system:serviceaccount:kube-system:nobody-{uuid.uuid4().hex[:6]}")
     assert _rules(deployed, SERVICE_ACCOUNT) - baseline == {
-        ("pods", "[]", "[get list watch]"),
+        ("pods", "[]", "[get list watch delete]"),
+        ("poddisruptionbudgets.policy", "[]", "[list watch]"),
         ("pods/binding", "[]", "[create]"),
         ("pods/status", "[]", "[patch]"),
         ("events", "[]", "[create]"),
