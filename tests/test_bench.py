@@ -338,12 +338,11 @@ def preemption_scenario(*flags: str) -> tuple[int, int, int]:
     return scenario.nodes, scenario.init_pods, scenario.pods
 
 
-def test_the_preemption_scenario_defaults_to_a_tenth_of_scheduler_perfs_and_is_opt_in() -> None:
+def test_the_preemption_scenario_defaults_to_a_tenth_of_scheduler_perfs_and_is_in_the_default_set() -> None:
     assert preemption_scenario() == (100, 400, 100)
     assert preemption_scenario("--preemption-nodes", "1000") == (1000, 4000, 1000)  # PreemptionBasic/1000Nodes
     assert preemption_scenario("--preemption-nodes", "10", "--preemption-pods", "3") == (10, 40, 3)
-    assert "preemption" not in [s.name for s in bench.parse_args([]).scenarios]
-    assert "preemption" in [s.name for s in bench.parse_args(["--scenario", "all"]).scenarios]
+    assert "preemption" in [s.name for s in bench.parse_args([]).scenarios]
 
 
 @pytest.mark.parametrize(
