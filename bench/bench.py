@@ -1,11 +1,12 @@
 """Benchmarks side by side with kube-scheduler, on one local control plane this script starts and stops.
 
-    python bench/bench.py                                  # the default set: quick, headline, steady, idle
+    python bench/bench.py                                  # the default set: quick, headline, steady, idle, preemption
     python bench/bench.py --scenario quick --reps 3
     python bench/bench.py --scenario scale                 # opt-in: 5,000 nodes / 50,000 pods
     python bench/bench.py --scenario idle --idle-nodes 5000 --idle-pods 50000
     python bench/bench.py --scenario steady-scale --contenders ours-poll,ours-watch,kube-scheduler-qps5000
     python bench/bench.py --scenario tiny --contenders ours-poll,raw-limit
+    python bench/bench.py --scenario preemption --preemption-nodes 1000   # scheduler_perf's PreemptionBasic size
 
 Each contender runs alone, in turn, in a fresh namespace under its own schedulerName, against the same nodes
 and the same pod specs. Results go to bench/results/<scenario>.{md,json,png}; see bench/README.md.
@@ -38,10 +39,12 @@ from harness import (
     prepare_idle,
     run_batch,
     run_idle,
+    run_preemption,
     run_steady,
     suffix,
 )
 from rawkube import RawKube
+from workload import LOW_PER_NODE
 
 sys.path.insert(0, str(ROOT / "hack"))
 import local_cluster
@@ -52,12 +55,13 @@ RESULTS = ROOT / "bench" / "results"
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
-    kind: str  # batch | steady | idle
+    kind: str  # batch | steady | idle | preemption
     nodes: int
     pods: int
     reps: int  # default repetitions (--reps overrides)
     description: str
     bound: int = 0  # pods bound by the harness before the contenders run (the load they must keep track of)
+    init_pods: int = 0  # preemption: low-priority pods each contender binds itself before the measured phase
 
 
 def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
@@ -77,13 +81,19 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
             Scenario("steady-scale", "steady", 5000, steady_pods, 1,
                      f"5,000 nodes carrying 50,000 bound pods, {args.steady_rate:g} pods/s arriving for "
                      f"{args.steady_seconds:g} s", bound=50000),
+            Scenario("preemption", "preemption", args.preemption_nodes, args.preemption_pods, 1,
+                     f"{args.preemption_nodes:,} nodes filled by {args.preemption_init_pods:,} low-priority pods "
+                     f"(900m), then {args.preemption_pods:,} preemptors (3970m) each evicting the 4 of one node",
+                     init_pods=args.preemption_init_pods),
         )
     }  # fmt: skip
 
 
-DEFAULT_SET = ("quick", "steady", "headline", "idle")
+# preemption at its default size takes ~75 s for all four contenders here, so it is in the default set.
+DEFAULT_SET = ("quick", "steady", "headline", "idle", "preemption")
 OPT_IN = ("scale", "steady-scale")
-NOT_IN = {"steady": {"raw-limit"}, "idle": {"raw-limit"}}  # raw-limit binds once and exits
+# raw-limit binds once and exits; naive and raw-limit do not preempt.
+NOT_IN = {"steady": {"raw-limit"}, "idle": {"raw-limit"}, "preemption": {"raw-limit", "naive"}}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -91,8 +101,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="default",
-        help="comma list of tiny, quick, headline, steady, idle, scale, steady-scale; 'default' (quick, steady, "
-        "headline, idle) or 'all' (default + scale, steady-scale)",
+        help="comma list of tiny, quick, headline, steady, idle, scale, steady-scale, preemption; 'default' (quick, "
+        "steady, headline, idle, preemption) or 'all' (default + scale, steady-scale)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default: 3 for quick, 1 else)")
     available = [n for n, c in CONTENDERS.items() if not c.checkout_env or os.environ.get(c.checkout_env)]
@@ -107,6 +117,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--idle-pods", type=int, default=5000, help="idle scenario's bound pods (default 5,000)")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="measured idle window (default 30)")
     parser.add_argument("--idle-settle", type=float, default=10.0, help="start-up time left out (default 10)")
+    parser.add_argument(
+        "--preemption-nodes", type=int, default=100, help="preemption scenario's nodes (default 100; kube: 1,000)"
+    )
+    parser.add_argument(
+        "--preemption-init-pods", type=int, help="its low-priority pods, at most 4 per node (default: 4 per node)"
+    )
+    parser.add_argument("--preemption-pods", type=int, help="its preemptors, at most 1 per node (default: 1 per node)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="output folder (default bench/results)")
     parser.add_argument(
         "--cluster-dir", type=Path, help="use (and keep) the control plane in this folder instead of a temporary one"
@@ -115,6 +132,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--profile", action="store_true", help="run our scheduler under py-spy; profiles go next to the results"
     )
     args = parser.parse_args(argv)
+    if args.preemption_init_pods is None:
+        args.preemption_init_pods = LOW_PER_NODE * args.preemption_nodes
+    if args.preemption_pods is None:
+        args.preemption_pods = args.preemption_nodes
+    if args.preemption_init_pods > LOW_PER_NODE * args.preemption_nodes:
+        parser.error(f"--preemption-init-pods: at most {LOW_PER_NODE} low-priority pods fit on a node")
+    if args.preemption_pods > args.preemption_nodes:
+        parser.error("--preemption-pods: at most one preemptor fits on a node")
     known = scenarios(args)
     names: list[str] = []
     for word in (w.strip() for w in args.scenario.split(",")):
@@ -174,6 +199,7 @@ def run_scenario(
             "naive_timeout_s": args.naive_timeout,
             **({"rate": args.steady_rate, "seconds": args.steady_seconds} if scenario.kind == "steady" else {}),
             **({"window_s": args.idle_seconds, "settle_s": args.idle_settle} if scenario.kind == "idle" else {}),
+            **({"init_pods": scenario.init_pods} if scenario.kind == "preemption" else {}),
         },
         "environment": {
             "started_utc": started_utc,
@@ -231,6 +257,16 @@ def run_one(
                 progress=progress,
                 tag=tag,
             )
+        if scenario.kind == "preemption":
+            return run_preemption(
+                cluster,
+                contender,
+                init_pods=scenario.init_pods,
+                pods=scenario.pods,
+                options=options,
+                progress=progress,
+                tag=tag,
+            )
         return run_idle(
             cluster,
             contender,
@@ -246,7 +282,8 @@ def run_one(
 
 
 def brief(run: dict[str, Any]) -> str:
-    keys = ("outcome", "bound", "sched_pods_per_s", "latency_p99_s", "cpu_ms_per_s", "cpu_seconds", "api_requests")
+    keys = ("outcome", "bound", "sched_pods_per_s", "preemptors_per_s", "victims_deleted", "latency_p99_s",
+            "cpu_ms_per_s", "cpu_seconds", "api_requests")  # fmt: skip
     return ", ".join(f"{k}={run[k]}" for k in keys if k in run)
 
 

@@ -22,9 +22,22 @@ import placement
 import profile_summary
 from contenders import Contender, Running
 from measure import ProcSample, percentile, proc_sample, request_delta, request_totals
+from preemption import PreemptionLedger
 from raw_limit import round_robin
-from rawkube import RawKube, binding_body, in_parallel, pods_path, watch_lines
-from workload import NODE_NAME, node_body, node_name, pod_bytes, pod_name
+from rawkube import ApiError, RawKube, binding_body, in_parallel, pods_path, watch_lines
+from workload import (
+    HIGH_PREFIX,
+    NODE_NAME,
+    high_pod_bytes,
+    high_pod_name,
+    low_pod_bytes,
+    low_pod_name,
+    node_body,
+    node_name,
+    pod_bytes,
+    pod_name,
+    priority_class_body,
+)
 
 CREATE_THREADS = 16
 WARMUP_TIMEOUT = 120.0
@@ -69,10 +82,12 @@ class BindWatcher:
     the server sends one ADDED event per pod at the moment it gets a node. The arrival time (monotonic, this
     process) is the bind time; the server's own timestamps have one-second resolution."""
 
-    def __init__(self, kube: RawKube, namespace: str) -> None:
+    def __init__(self, kube: RawKube, namespace: str, ledger: PreemptionLedger | None = None) -> None:
         self.kube, self.namespace = kube, namespace
         self.bound: dict[str, float] = {}
         self.nodes: dict[str, str] = {}
+        self.deleted: dict[str, float] = {}  # bound pods seen deleted (the preemption scenario's victims)
+        self.ledger = ledger  # fed every bind and deletion in the order the server committed them
         self.reconnects = 0
         self._stop = threading.Event()
         self._response: Any = None
@@ -114,11 +129,11 @@ class BindWatcher:
                     self._relist()
                     return
                 self._version = obj["metadata"]["resourceVersion"]
+                name = obj["metadata"]["name"]
                 if event["type"] in ("ADDED", "MODIFIED"):
-                    name = obj["metadata"]["name"]
-                    if name not in self.bound:
-                        self.bound[name] = now
-                        self.nodes[name] = obj["spec"]["nodeName"]
+                    self._seen_bound(name, obj["spec"]["nodeName"], now)
+                elif event["type"] == "DELETED":
+                    self._seen_deleted(name, now)
         finally:
             self._response.release_conn()
 
@@ -127,10 +142,27 @@ class BindWatcher:
         self.reconnects += 1
         listed = self.kube.get(pods_path(self.namespace), fieldSelector="spec.nodeName!=")
         now = time.monotonic()
+        present = {pod["metadata"]["name"] for pod in listed["items"]}
+        for name in [n for n in self.bound if n not in present]:  # deleted meanwhile; before the new binds
+            self._seen_deleted(name, now)
         for pod in listed["items"]:
-            self.bound.setdefault(pod["metadata"]["name"], now)
-            self.nodes.setdefault(pod["metadata"]["name"], pod["spec"]["nodeName"])
+            self._seen_bound(pod["metadata"]["name"], pod["spec"]["nodeName"], now)
         self._version = listed["metadata"]["resourceVersion"]
+
+    def _seen_bound(self, name: str, node: str, now: float) -> None:
+        if name in self.bound:
+            return
+        self.bound[name] = now
+        self.nodes[name] = node
+        if self.ledger is not None:
+            self.ledger.bound(name, node)
+
+    def _seen_deleted(self, name: str, now: float) -> None:
+        if name not in self.bound or name in self.deleted:
+            return
+        self.deleted[name] = now
+        if self.ledger is not None:
+            self.ledger.deleted(name, now)
 
     def stop(self) -> None:
         self._stop.set()
@@ -339,12 +371,14 @@ class Run:
     """One contender's namespace, watch and process; `close` always stops the process and the watch and
     deletes the pods, whatever happened."""
 
-    def __init__(self, cluster: Cluster, contender: Contender, tag: str) -> None:
+    def __init__(
+        self, cluster: Cluster, contender: Contender, tag: str, ledger: PreemptionLedger | None = None
+    ) -> None:
         self.cluster, self.contender, self.tag = cluster, contender, tag
         self.namespace = f"bench-{tag}"
         self.scheduler_name = f"bench-{contender.name}-{suffix()}"
         cluster.create_namespace(self.namespace)
-        self.watcher = BindWatcher(cluster.kube, self.namespace)
+        self.watcher = BindWatcher(cluster.kube, self.namespace, ledger)
         self.watcher.start()
         self.running: Running | None = None
         self.options: Options | None = None
@@ -529,6 +563,136 @@ def run_steady(
         if outcome != "ok":
             result["log_tail"] = running.log_tail()
         return result
+
+
+def wait_requests_settle(cluster: Cluster, *, quiet: float = 1.0, limit: float = 30.0) -> float:
+    """Until no binds or events have been sent for `quiet` seconds (at most `limit`): a scheduler may still be
+    posting events for the pods it just bound, which belong to the phase before, not to the measured one."""
+
+    def busy() -> int:
+        return sum(n for k, n in cluster.requests().items() if k.endswith(("events", "pods/binding")))
+
+    began = time.monotonic()
+    last = busy()
+    while time.monotonic() - began < limit:
+        time.sleep(quiet)
+        now = busy()
+        if now == last:
+            break
+        last = now
+    return time.monotonic() - began
+
+
+PRIORITY_CLASSES = "/apis/scheduling.k8s.io/v1/priorityclasses"
+
+
+def run_preemption(
+    cluster: Cluster,
+    contender: Contender,
+    *,
+    init_pods: int,
+    pods: int,
+    options: Options,
+    progress: Progress,
+    tag: str,
+) -> dict[str, Any]:
+    """kube's scheduler_perf PreemptionBasic: the contender starts and binds `init_pods` low-priority pods (four
+    fill a node), then `pods` high-priority preemptors are created (16 threads) while it runs; each fits only
+    on a node whose four low pods are all evicted. Measured from the first preemptor's create to the last one
+    bound; the preemptors' priority comes from a PriorityClass that exists for this run only."""
+    priority_class = f"bench-high-{suffix()}"
+    cluster.kube.post(PRIORITY_CLASSES, json.dumps(priority_class_body(priority_class)).encode())
+    try:
+        ledger = PreemptionLedger(lambda name: name.startswith(HIGH_PREFIX))
+        with Run(cluster, contender, tag, ledger) as run:
+            return _preempt(
+                run,
+                ledger,
+                priority_class=priority_class,
+                init_pods=init_pods,
+                pods=pods,
+                options=options,
+                progress=progress,
+            )
+    finally:
+        try:
+            cluster.kube.request("DELETE", f"{PRIORITY_CLASSES}/{priority_class}")
+        except ApiError as e:  # a leftover class harms no later run (names are unique); the run's figures stand
+            print(f"could not delete PriorityClass {priority_class}: {e}", file=sys.stderr)
+
+
+def _preempt(
+    run: Run,
+    ledger: PreemptionLedger,
+    *,
+    priority_class: str,
+    init_pods: int,
+    pods: int,
+    options: Options,
+    progress: Progress,
+) -> dict[str, Any]:
+    cluster, contender, namespace = run.cluster, run.contender, run.namespace
+    timeout = timeout_for(contender, options)
+    running = run.start(options)
+    launched = time.monotonic()
+    # scheduler_perf's createPods of the init pods waits for the scheduler under test to bind them all.
+    low = [(low_pod_name(i), low_pod_bytes(i, namespace, run.scheduler_name)) for i in range(init_pods)]
+    progress.status(f"{contender.name}: creating {init_pods} low-priority pods")
+    cluster.create_pods(low, namespace)
+    init = wait_bound(
+        run.watcher,
+        init_pods,
+        running,
+        deadline=launched + timeout,
+        progress=progress,
+        label=lambda: f"{contender.name} init pods",
+    )
+    init_seconds = round(time.monotonic() - launched, 3)
+    result: dict[str, Any] = {"pods": pods, "init_pods": init_pods, "init_seconds": init_seconds}
+    if init != "ok":
+        return {**result, "outcome": f"init {init}", "bound": 0, "init_bound": run.watcher.count(),
+                "log_tail": running.log_tail()}  # fmt: skip
+    result["settle_seconds"] = round(wait_requests_settle(cluster), 2)
+    before, cpu0, sample0 = cluster.requests(), cluster.control_plane_cpu(), running.sample()
+    high = [(high_pod_name(i), high_pod_bytes(i, namespace, run.scheduler_name, priority_class)) for i in range(pods)]
+    progress.status(f"{contender.name}: creating {pods} preemptors")
+    first_create = time.monotonic()
+    created = cluster.create_pods(high, namespace)
+    outcome = wait_bound(
+        run.watcher,
+        init_pods + pods,
+        running,
+        deadline=first_create + timeout,
+        progress=progress,
+        label=lambda: f"{contender.name} {time.monotonic() - first_create:.0f}s, init + preemptors",
+    )
+    figures = run.finish(before, first_create, pods, harness={"POST pods": pods})
+    bound = run.watcher.bound
+    latencies = [bound[n] - created[n] for n in created if n in bound]
+    times = sorted(bound[n] for n in created if n in bound)
+    checked = ledger.summary()
+    result.update(outcome=outcome, bound=len(times), **checked)
+    if times:
+        result.update(
+            preemptors_per_s=round(len(times) / max(times[-1] - first_create, 1e-9), 2),
+            first_bound_s=round(times[0] - first_create, 3),
+            last_bound_s=round(times[-1] - first_create, 3),
+            latency_p50_s=round(percentile(latencies, 50), 3),
+            latency_p99_s=round(percentile(latencies, 99), 3),
+            victims_per_preemptor=round(checked["victims_deleted"] / len(times), 2),
+        )
+    result.update(
+        control_plane_cpu_seconds=round(figures.pop("control_plane_cpu_end") - cpu0, 3),
+        **figures,
+    )
+    # A preemptor bound beside a victim is a violation even if the victim is gone by the placement check.
+    result["violations"] += checked["preemption_violations"]
+    result["violation_examples"] = (ledger.broken + result["violation_examples"])[:10]
+    # CPU over the measured phase only, not the start-up and the init pods before it.
+    result["cpu_seconds"] = round(result["cpu_seconds"] - sample0.cpu_seconds, 3)
+    if outcome != "ok":
+        result["log_tail"] = running.log_tail()
+    return result
 
 
 def prepare_idle(cluster: Cluster, pods: int, progress: Progress) -> str:

@@ -4,6 +4,7 @@ catch any pod on a node it may not use."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 from collections.abc import Callable
@@ -17,7 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from contenders import kube_scheduler_config
 from measure import median, percentile, request_delta, request_key, request_totals
 from placement import cpu_spread, needs_from_dict, needs_of, offer_from_dict, offer_of, violations
+from preemption import PreemptionLedger
 from raw_limit import round_robin
+from workload import (
+    LOW_PER_NODE,
+    PREEMPTOR_PRIORITY,
+    high_pod_bytes,
+    low_pod_bytes,
+    node_body,
+    priority_class_body,
+)
+
+import bench
 
 Json = dict[str, Any]
 TAINT = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
@@ -243,3 +255,103 @@ def test_kube_scheduler_config_raises_qps_only_when_asked() -> None:
     assert "leaderElect: false" in default
     assert "- schedulerName: s" in default
     assert "qps: 5000\n  burst: 5000" in kube_scheduler_config("s", "/k", 5000)
+
+
+# --- the preemption scenario ----------------------------------------------------------------------------
+
+
+def ledger() -> PreemptionLedger:
+    return PreemptionLedger(lambda name: name.startswith("high-"))
+
+
+def test_a_preemptor_bound_after_its_nodes_low_pods_are_gone_is_fine() -> None:
+    book = ledger()
+    for i in range(4):
+        book.bound(f"low-{i}", "n1")
+    book.bound("low-9", "n2")
+    for i in range(4):
+        book.deleted(f"low-{i}", at=float(i))
+    book.bound("high-0", "n1")
+    assert book.summary() == {"victims_deleted": 4, "victims_elsewhere": 0, "preemption_violations": 0}
+    assert book.victims == {"low-0": 0.0, "low-1": 1.0, "low-2": 2.0, "low-3": 3.0}
+
+
+def test_a_preemptor_bound_while_a_low_pod_remains_on_its_node_is_a_violation() -> None:
+    book = ledger()
+    for i in range(4):
+        book.bound(f"low-{i}", "n1")
+    for i in range(3):
+        book.deleted(f"low-{i}", at=0.0)
+    book.bound("high-0", "n1")
+    book.deleted("low-3", at=1.0)  # too late: the server had already committed the bind
+    assert book.summary()["preemption_violations"] == 1
+    assert book.broken == ["high-0 bound to n1 while 1 low-priority pod(s) were still there: low-3"]
+
+
+def test_victims_on_a_node_no_preemptor_took_are_counted_apart() -> None:
+    book = ledger()
+    book.bound("low-0", "n1")
+    book.bound("low-1", "n2")
+    book.deleted("low-0", at=0.0)
+    book.deleted("low-1", at=0.0)
+    book.bound("high-0", "n1")
+    assert book.summary() == {"victims_deleted": 2, "victims_elsewhere": 1, "preemption_violations": 0}
+
+
+def test_repeated_events_and_deleted_preemptors_do_not_count_twice() -> None:
+    book = ledger()
+    book.bound("low-0", "n1")
+    book.deleted("low-0", at=0.0)
+    book.deleted("low-0", at=1.0)
+    book.deleted("never-bound", at=1.0)
+    book.bound("high-0", "n1")
+    book.bound("high-0", "n1")
+    book.deleted("high-0", at=2.0)
+    assert book.summary() == {"victims_deleted": 1, "victims_elsewhere": 0, "preemption_violations": 0}
+    assert book.victims == {"low-0": 0.0}
+
+
+def test_preemption_pods_are_scheduler_perfs_and_four_low_pods_leave_no_room_for_a_preemptor() -> None:
+    low = json.loads(low_pod_bytes(0, "ns", "s"))
+    high = json.loads(high_pod_bytes(0, "ns", "s", "pc"))
+    assert low["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "900m", "memory": "500Mi"}
+    assert high["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "3970m", "memory": "500Mi"}
+    assert "priority" not in high["spec"]  # the Priority admission plugin rejects it; the class sets it
+    assert high["spec"]["priorityClassName"] == "pc"
+    assert "priorityClassName" not in low["spec"]
+    assert low["spec"]["terminationGracePeriodSeconds"] == high["spec"]["terminationGracePeriodSeconds"] == 0
+    assert priority_class_body("pc")["value"] == PREEMPTOR_PRIORITY == 9999999
+    tainted = offer_from_dict(node_body(0))  # every 10th bench node is tainted: the pods tolerate it
+    one = dataclasses.replace(needs_from_dict(low), node_name=tainted.name)
+    full = [dataclasses.replace(one, name=f"l{i}") for i in range(LOW_PER_NODE)]
+    assert violations(full, [tainted]) == []
+    fifth = dataclasses.replace(full[0], name="l4")
+    assert violations([*full, fifth], [tainted]) == [f"{tainted.name}: cpu requested 4500 > allocatable 4000"]
+    preemptor = dataclasses.replace(needs_from_dict(high), node_name=tainted.name)
+    assert violations([full[0], preemptor], [tainted]) != []
+    assert violations([preemptor], [tainted]) == []
+
+
+def preemption_scenario(*flags: str) -> tuple[int, int, int]:
+    args = bench.parse_args(["--scenario", "preemption", *flags])
+    (scenario,) = args.scenarios
+    return scenario.nodes, scenario.init_pods, scenario.pods
+
+
+def test_the_preemption_scenario_defaults_to_a_tenth_of_scheduler_perfs_and_is_in_the_default_set() -> None:
+    assert preemption_scenario() == (100, 400, 100)
+    assert preemption_scenario("--preemption-nodes", "1000") == (1000, 4000, 1000)  # PreemptionBasic/1000Nodes
+    assert preemption_scenario("--preemption-nodes", "10", "--preemption-pods", "3") == (10, 40, 3)
+    assert "preemption" in [s.name for s in bench.parse_args([]).scenarios]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        pytest.param(["--preemption-init-pods", "401"], id="a fifth low pod does not fit on a node"),
+        pytest.param(["--preemption-pods", "101"], id="a second preemptor does not fit on a node"),
+    ],
+)
+def test_preemption_sizes_that_cannot_fit_are_refused(flags: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--scenario", "preemption", *flags])
