@@ -21,7 +21,7 @@ from policies.node_resources_fit import requested_fractions
 from policies.resources import CPU, MEMORY, pod_requests
 
 RESOURCES = (CPU, MEMORY)
-_REQUESTS: Key[Counter[str]] = Key("NodeResourcesBalancedAllocation/requests")
+_REQUESTS: Key[Counter[str]] = Key("NodeResourcesBalancedAllocation/requests", pod_only=True)
 
 
 def balance(fractions: Sequence[float]) -> int:

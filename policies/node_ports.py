@@ -18,7 +18,7 @@ def conflicts(wanted: tuple[str, str, int], used: tuple[str, str, int]) -> bool:
     return (port == used_port and protocol == used_protocol and ANY_IP in (ip, used_ip)) or wanted == used
 
 
-_WANTED: Key[set[tuple[str, str, int]]] = Key("NodePorts/wanted")
+_WANTED: Key[set[tuple[str, str, int]]] = Key("NodePorts/wanted", pod_only=True)
 
 
 class NodePorts(PreFilterSkip):

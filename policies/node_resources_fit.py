@@ -25,9 +25,9 @@ from policies.resources import CPU, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
 
-_REQUESTS: Key[list[tuple[str, int]]] = Key("NodeResourcesFit/requests")
+_REQUESTS: Key[list[tuple[str, int]]] = Key("NodeResourcesFit/requests", pod_only=True)
 # Shared by LeastAllocated and MostAllocated: the same numbers for both.
-_NONZERO_REQUESTS: Key[Counter[str]] = Key("allocation/requests")
+_NONZERO_REQUESTS: Key[Counter[str]] = Key("allocation/requests", pod_only=True)
 
 
 class NodeResourcesFit:
