@@ -35,6 +35,12 @@ def node_facts(obj: dict[str, Any]) -> NodeFacts:
     return NodeFacts.of(node)
 
 
+def namespace_labels(obj: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(name, labels) of a Namespace object."""
+    meta = obj["metadata"]
+    return meta["name"], meta.get("labels") or {}
+
+
 def pod_model(obj: dict[str, Any]) -> V1Pod:
     pod = V1Pod.from_dict(_without_managed_fields(obj))
     assert pod is not None
@@ -97,6 +103,17 @@ class ClusterCache:
     _waiting: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # node name → pods of an unknown node
     _assumed: dict[str, float | None] = field(default_factory=dict)  # uid → expiry (None: bind in flight)
     _sorted: list[NodeInfo] | None = None
+    # Namespace name → its labels (InterPodAffinity's namespaceSelector), from the Namespace informer.
+    namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
+
+    # --- namespaces ---------------------------------------------------------------------------------------
+
+    def set_namespace(self, name: str, labels: Mapping[str, str] | None) -> None:
+        """A namespace's labels; None when it is gone."""
+        if labels is None:
+            self.namespaces.pop(name, None)
+        else:
+            self.namespaces[name] = labels
 
     # --- nodes --------------------------------------------------------------------------------------------
 

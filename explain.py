@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
+from cache import ClusterCache
 from informer import list_cluster
 from kubeapi import Api, PodRef
 from policies.algorithm import Decision, schedule
@@ -54,9 +55,14 @@ def profile_for(config: Config, pod: V1Pod) -> Profile:
 
 def cluster_without(api: Api, pod: V1Pod) -> list[NodeInfo]:
     """Nodes with their pods, leaving out the pod being judged (it may already be bound)."""
+    return cache_without(api, pod).node_list()
+
+
+def cache_without(api: Api, pod: V1Pod) -> ClusterCache:
+    """The cluster read once (nodes, assigned pods, namespaces), leaving out the pod being judged."""
     cache = list_cluster(api, time.monotonic)
     cache.remove_pod(PodRef.of(pod).uid)
-    return cache.node_list()
+    return cache
 
 
 def run_command(command: Callable[[], int]) -> int:
@@ -74,8 +80,10 @@ def explain(api: Api, config: Config, target: str, output: str) -> int:
 def _explain(api: Api, config: Config, target: str, output: str) -> int:
     pod = read_pod(api, target)
     profile = profile_for(config, pod)
-    nodes = cluster_without(api, pod)
-    decision = schedule(profile, pod, nodes, explain=True)  # every node, every verdict, every score
+    cache = cache_without(api, pod)
+    nodes = cache.node_list()
+    # every node, every verdict, every score
+    decision = schedule(profile, pod, nodes, explain=True, namespaces=cache.namespaces)
     report = _report(PodRef.of(pod), profile, nodes, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from cache import ClusterCache, node_facts, pod_info
+from cache import ClusterCache, namespace_labels, node_facts, pod_info
 from kubeapi import ASSIGNED, Api, describe
 
 log = logging.getLogger("my-scheduler")
@@ -140,9 +140,10 @@ class Informer:
 
 
 def list_cluster(api: Api, clock: Callable[[], float]) -> ClusterCache:
-    """The cluster read once (nodes and assigned pods) through the daemon's own informer and cache code:
+    """The cluster read once (nodes, assigned pods and namespaces) through the daemon's own informer and cache code:
     for `explain`, `bind` and the tests that compare the daemon's cache with a fresh LIST."""
     cache, stop = ClusterCache(clock), threading.Event()
     Informer(api, "Node", "", lambda _, obj: cache.set_node(node_facts(obj)), stop).list()
     Informer(api, "Pod", ASSIGNED, lambda _, obj: cache.add_pod(pod_info(obj)), stop).list()
+    Informer(api, "Namespace", "", lambda _, obj: cache.set_namespace(*namespace_labels(obj)), stop).list()
     return cache

@@ -178,6 +178,8 @@ class Api:
     # --- reads ---------------------------------------------------------------------------------------
 
     def _list_method(self, kind: str) -> Callable[..., Any]:
+        if kind == "Namespace":
+            return self.core.list_namespace
         return self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
 
     @transient_retry
@@ -186,7 +188,7 @@ class Api:
         writes below (an idle poll is one such request a second, so its client cost is the idle cost)."""
         query = {"limit": limit, **({"fieldSelector": field_selector} if field_selector else {})}
         query.update({"continue": token} if token else {})
-        path = "/api/v1/nodes" if kind == "Node" else "/api/v1/pods"
+        path = {"Node": "/api/v1/nodes", "Namespace": "/api/v1/namespaces"}.get(kind, "/api/v1/pods")
         page: dict[str, Any] = json.loads(self._request("GET", path, query=query, timeout=60))
         return page
 

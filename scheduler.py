@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
-from cache import ClusterCache, compact, node_facts, pending_pod, pod_info, pod_model
+from cache import ClusterCache, compact, namespace_labels, node_facts, pending_pod, pod_info, pod_model
 from cli import Config, make_config, parse_args
 from informer import Informer
 from kubeapi import (
@@ -131,6 +131,7 @@ class Scheduler:
         self.informers = [
             Informer(api, "Node", "", self._on_node, self.stop),
             Informer(api, "Pod", ASSIGNED, self._on_assigned, self.stop),
+            Informer(api, "Namespace", "", self._on_namespace, self.stop),  # namespaceSelector's labels
         ]
         if config.mode == "watch":
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
@@ -168,6 +169,11 @@ class Scheduler:
             return
         self._deliver("pod", kind, obj, pod_info)
 
+    def _on_namespace(self, kind: str, obj: dict[str, Any]) -> None:
+        name, labels = namespace_labels(obj)
+        self.inbox.put(("namespace", name, None if kind == "DELETED" else labels))
+        self.wake.set()
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -182,7 +188,7 @@ class Scheduler:
             for informer in self.informers:
                 informer.start()
         deadline = self.clock() + SYNC_TIMEOUT_SECONDS
-        for informer in self.informers[:2]:  # nodes and assigned pods; pending pods may stream in
+        for informer in self.informers[:3]:  # nodes, assigned pods, namespaces; pending pods may stream in
             while not informer.synced.wait(0.05):
                 if informer.error is not None and not is_transient(informer.error):
                     raise RuntimeError(f"cannot list {informer.kind}s: {describe(informer.error)}")
@@ -204,7 +210,9 @@ class Scheduler:
                 # Not ours to confirm after all (forgotten, or confirmed already): read it now, in its place
                 # among the events, as any other assigned pod.
                 what, record = "pod", pod_info(record)
-            if what == "node":
+            if what == "namespace":
+                self.cache.set_namespace(key, record)
+            elif what == "node":
                 if record is None:
                     self.cache.remove_node(key)
                 elif self.cache.set_node(record):
@@ -384,7 +392,15 @@ class Scheduler:
 
     def _decide(self, pod: V1Pod, nodes: Sequence[NodeInfo], cache: FilterCache) -> Decision:
         profile = self.profiles[str(spec(pod).scheduler_name)]
-        decision = schedule(profile, pod, nodes, find=nodes_to_find(len(nodes)), start=self._start, cache=cache)
+        decision = schedule(
+            profile,
+            pod,
+            nodes,
+            find=nodes_to_find(len(nodes)),
+            start=self._start,
+            cache=cache,
+            namespaces=self.cache.namespaces,
+        )
         # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
         self._start = (self._start + decision.examined) % max(len(nodes), 1)
         return decision

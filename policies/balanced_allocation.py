@@ -48,4 +48,5 @@ class NodeResourcesBalancedAllocation:
         with_pod = balance(requested_fractions(after, node.allocatable, RESOURCES))
         without_pod = balance(requested_fractions(node.requested, node.allocatable, RESOURCES))
         half = MAX_SCORE // 2
-        return float(half + (half + with_pod - without_pod) // 2)
+        change = half + with_pod - without_pod
+        return float(half + (change // 2 if change >= 0 else -(-change // 2)))  # Go's division truncates

@@ -2,10 +2,15 @@
 
 profiles:                      # optional; without it the whole file is one profile
   - schedulerName: my-scheduler
+    preset: default-scheduler  # optional: kube-scheduler's default plugins and weights (the default), or
+                               # my-scheduler (this project's former default); filters/scores below replace its own
     filters: [NodeUnschedulable, NodeReady, TaintToleration, NodeAffinity, NodeResourcesFit, NodePorts]
     scores:
       - {name: LeastAllocated, weight: 1}
       - {name: SelectorSpread, weight: 1}
+      - {name: NodeResourcesFit, weight: 1, scoringStrategy: {type: RequestedToCapacityRatio,
+         resources: [{name: cpu, weight: 1}], requestedToCapacityRatio: {shape: [{utilization: 0, score: 10},
+         {utilization: 100, score: 0}]}}}
 """
 
 from __future__ import annotations
@@ -17,11 +22,20 @@ import yaml
 
 from policies.balanced_allocation import NodeResourcesBalancedAllocation
 from policies.framework import FilterPlugin, Profile, ScorePlugin
+from policies.image_locality import ImageLocality
 from policies.inter_pod_affinity import InterPodAffinity
 from policies.node_affinity import NodeAffinity
 from policies.node_ports import NodePorts
 from policies.node_ready import NodeReady
-from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
+from policies.node_resources_fit import (
+    LEAST_ALLOCATED,
+    MOST_ALLOCATED,
+    REQUESTED_TO_CAPACITY_RATIO,
+    LeastAllocated,
+    MostAllocated,
+    NodeResourcesFit,
+    ScoringStrategy,
+)
 from policies.node_unschedulable import NodeUnschedulable
 from policies.selector_spread import SelectorSpread
 from policies.taint_toleration import TaintToleration
@@ -50,17 +64,36 @@ SCORES: Mapping[str, Callable[[], ScorePlugin]] = {
         NodeAffinity,
         NodeResourcesBalancedAllocation,
         PodTopologySpread,
+        NodeResourcesFit,
+        InterPodAffinity,
+        ImageLocality,
     )
 }
-# kube-scheduler's default weights where it has the plugin (TaintToleration 3, NodeAffinity 2,
-# PodTopologySpread 2, Fit 1).
-DEFAULT_SCORES = (
+# kube-scheduler v1.37's default score plugins and weights, in its order (apis/config/v1/default_plugins.go;
+# NodeResourcesFit scores LeastAllocated on cpu and memory, weight 1 each: apis/config/v1/defaults.go).
+KUBE_DEFAULT_SCORES = (
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("NodeResourcesFit", 1),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("ImageLocality", 1),
+)
+# This project's first default: SelectorSpread for workload spreading, no pod-affinity or image scores.
+MY_SCHEDULER_SCORES = (
     ("LeastAllocated", 1),
     ("SelectorSpread", 1),
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("PodTopologySpread", 2),
 )
+PRESETS: Mapping[str, tuple[tuple[str, int], ...]] = {
+    "default-scheduler": KUBE_DEFAULT_SCORES,
+    "my-scheduler": MY_SCHEDULER_SCORES,
+}
+DEFAULT_PRESET = "default-scheduler"
+DEFAULT_SCORES = PRESETS[DEFAULT_PRESET]
 
 
 class ConfigError(ValueError):
@@ -104,9 +137,12 @@ def parse(document: Any, default_scheduler_name: str, source: str = "config") ->
 def _profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"schedulerName", "filters", "scores"}
+    unknown = set(entry) - {"schedulerName", "preset", "filters", "scores"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; expected schedulerName, filters, scores")
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; expected schedulerName, preset, filters, scores")
+    preset = entry.get("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        raise ConfigError(f"{where}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     name = entry.get("schedulerName", default_scheduler_name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: schedulerName must be a non-empty string")
@@ -114,7 +150,7 @@ def _profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
     if not isinstance(filter_names, list) or not all(isinstance(f, str) for f in filter_names):
         raise ConfigError(f"{where}: filters must be a list of names")
     filters = tuple(_lookup(FILTERS, f, "filter", where)() for f in filter_names)
-    raw_scores = entry.get("scores", [{"name": n, "weight": w} for n, w in DEFAULT_SCORES])
+    raw_scores = entry.get("scores", [{"name": n, "weight": w} for n, w in PRESETS[preset]])
     if not isinstance(raw_scores, list):
         raise ConfigError(f"{where}: scores must be a list of {{name, weight}}")
     scores = tuple(_score(s, where) for s in raw_scores)
@@ -130,13 +166,64 @@ def _score(entry: Any, where: str) -> tuple[ScorePlugin, int]:
         entry = {"name": entry}
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise ConfigError(f"{where}: each score needs a name, e.g. {{name: LeastAllocated, weight: 1}}")
-    unknown = set(entry) - {"name", "weight"}
+    allowed = {"name", "weight", "scoringStrategy"} if entry["name"] == "NodeResourcesFit" else {"name", "weight"}
+    unknown = set(entry) - allowed
     if unknown:
-        raise ConfigError(f"{where}: score {entry['name']}: unknown key(s) {sorted(unknown)}; expected name, weight")
+        raise ConfigError(
+            f"{where}: score {entry['name']}: unknown key(s) {sorted(unknown)}; expected {', '.join(sorted(allowed))}"
+        )
     weight = entry.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
         raise ConfigError(f"{where}: score {entry['name']}: weight must be a whole number >= 0, got {weight!r}")
+    if "scoringStrategy" in entry:
+        return NodeResourcesFit(scoring_strategy(entry["scoringStrategy"], f"{where}: score NodeResourcesFit")), weight
     return _lookup(SCORES, entry["name"], "score", where)(), weight
+
+
+def _whole(value: Any, low: int, high: int, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{where}: {what} must be a whole number {low}..{high}, got {value!r}")
+    return value
+
+
+def scoring_strategy(raw: Any, where: str) -> ScoringStrategy:
+    """kube's NodeResourcesFitArgs.scoringStrategy, checked as kube's validation does (resource weights 1..100;
+    a shape's utilisation 0..100 strictly increasing, scores 0..10)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: scoringStrategy must be a mapping")
+    unknown = set(raw) - {"type", "resources", "requestedToCapacityRatio"}
+    if unknown:
+        raise ConfigError(f"{where}: scoringStrategy: unknown key(s) {sorted(unknown)}")
+    kind = raw.get("type", LEAST_ALLOCATED)
+    if kind not in (LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_RATIO):
+        raise ConfigError(
+            f"{where}: scoringStrategy.type must be {LEAST_ALLOCATED}, {MOST_ALLOCATED} or "
+            f"{REQUESTED_TO_CAPACITY_RATIO}, got {kind!r}"
+        )
+    raw_resources = raw.get("resources", [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}])
+    if not isinstance(raw_resources, list) or not raw_resources:
+        raise ConfigError(f"{where}: scoringStrategy.resources must be a non-empty list of {{name, weight}}")
+    resources = []
+    for r in raw_resources:
+        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or set(r) - {"name", "weight"}:
+            raise ConfigError(f"{where}: scoringStrategy.resources: each needs a name and a weight, got {r!r}")
+        resources.append((r["name"], _whole(r.get("weight", 1), 1, 100, f"weight of {r['name']}", where)))
+    shape: list[tuple[int, int]] = []
+    ratio = raw.get("requestedToCapacityRatio")
+    if kind == REQUESTED_TO_CAPACITY_RATIO:
+        points = ratio.get("shape") if isinstance(ratio, dict) else None
+        if not isinstance(points, list) or not points:
+            raise ConfigError(f"{where}: RequestedToCapacityRatio needs requestedToCapacityRatio.shape (points)")
+        for p in points:
+            if not isinstance(p, dict) or set(p) != {"utilization", "score"}:
+                raise ConfigError(f"{where}: each shape point needs utilization and score, got {p!r}")
+            point = (_whole(p["utilization"], 0, 100, "utilization", where), _whole(p["score"], 0, 10, "score", where))
+            if shape and point[0] <= shape[-1][0]:
+                raise ConfigError(f"{where}: shape utilization values must be strictly increasing")
+            shape.append(point)
+    elif ratio is not None:
+        raise ConfigError(f"{where}: requestedToCapacityRatio is only for type {REQUESTED_TO_CAPACITY_RATIO}")
+    return ScoringStrategy(kind, tuple(resources), tuple(shape))
 
 
 def _lookup(registry: Mapping[str, Callable[[], Any]], name: str, kind: str, where: str) -> Callable[[], Any]:

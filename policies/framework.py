@@ -9,6 +9,7 @@ runs them). Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import sys
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -115,6 +116,8 @@ class NodeFacts:
     unschedulable: bool
     ready: str | None  # the Ready condition's status, None when there is none
     allocatable: Resources
+    # status.images: each name the node reports → that image's size in bytes (ImageLocality).
+    images: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, node: V1Node) -> NodeFacts:
@@ -127,7 +130,15 @@ class NodeFacts:
             unschedulable=bool(spec and spec.unschedulable),
             ready=next((c.status for c in conditions if c.type == "Ready"), None),
             allocatable=allocatable(node),
+            images=node_images(node),
         )
+
+
+def node_images(node: V1Node) -> dict[str, int]:
+    """Every name of every image in status.images with its size, names interned: nodes of one cluster report
+    the same images, so their names are held once (kube's cache keeps one ImageStateSummary per name)."""
+    images = (node.status.images if node.status else None) or []
+    return {sys.intern(name): int(image.size_bytes or 0) for image in images for name in image.names or []}
 
 
 @dataclass(slots=True, eq=False)
@@ -145,6 +156,9 @@ class NodeInfo:
     # Pods with required anti-affinity (kube's PodsWithRequiredAntiAffinity): every pod being scheduled must be
     # checked against their terms, and scanning all pods for them would make that O(pods) per pod.
     anti_affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
+    # Pods with any pod (anti-)affinity term (kube's PodsWithAffinity): InterPodAffinity's score reads their
+    # terms for every pod being scheduled.
+    affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
     # The facts again as plain attributes: filters and scores read them for every pod and node.
     name: str = field(init=False)
     labels: Mapping[str, str] = field(init=False)
@@ -179,6 +193,8 @@ class NodeInfo:
             self.workloads[pod.workload] += 1
         if pod.required_anti_affinity:
             self.anti_affinity_pods[pod.uid] = pod
+        if pod.affinity is not None:
+            self.affinity_pods[pod.uid] = pod
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         pod = self.pods.pop(uid, None)
@@ -190,6 +206,7 @@ class NodeInfo:
         if pod.workload:
             self.workloads[pod.workload] -= 1
         self.anti_affinity_pods.pop(uid, None)
+        self.affinity_pods.pop(uid, None)
         # Counters keep zero entries after subtract(); drop them so equal states compare equal.
         for counter in (self.requested, self.nonzero_requested, self.used_ports, self.workloads):
             for key in [k for k, v in counter.items() if v == 0]:
@@ -229,8 +246,10 @@ class Key(Generic[_T]):
 class CycleState:
     """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
 
-    def __init__(self, nodes: Sequence[NodeInfo]) -> None:
+    def __init__(self, nodes: Sequence[NodeInfo], namespaces: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.nodes = nodes
+        # Namespace name → its labels, for namespaceSelector; None when the caller does not know them.
+        self.namespaces = namespaces
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
 
@@ -287,7 +306,10 @@ def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
     top = max(scores, default=0)
     if top <= 0:
         return [float(MAX_SCORE) if mode is Normalize.REVERSE else 0.0 for _ in scores]
-    scaled = [s * MAX_SCORE / top for s in scores]
+    if all(float(s).is_integer() for s in scores):  # kube's int64 arithmetic: floor, as kube's scores do
+        scaled = [float(int(s) * MAX_SCORE // int(top)) for s in scores]
+    else:
+        scaled = [s * MAX_SCORE / top for s in scores]
     return [MAX_SCORE - s for s in scaled] if mode is Normalize.REVERSE else scaled
 
 

@@ -1,4 +1,6 @@
-"""InterPodAffinity (filter): required pod affinity and anti-affinity, as kube-scheduler v1.37 checks them.
+"""InterPodAffinity: required pod affinity and anti-affinity (filter) and preferred terms (score), as
+kube-scheduler v1.37 checks and scores them (interpodaffinity/filtering.go, scoring.go; the score is described
+at `_score_state`).
 
 A term (`labelSelector`, `topologyKey`, `namespaces`/`namespaceSelector`) matches a pod in one of its
 namespaces (the owner's own when neither is given) whose labels match the selector. A topology domain is
@@ -11,7 +13,8 @@ A node is rejected, in this order, when
 3. an existing pod's required anti-affinity term matches the incoming pod and that pod runs in the node's
    domain of its term (the symmetric rule).
 
-Difference from kube-scheduler: we do not read Namespace objects, so a `namespaceSelector` sees only the
+A `namespaceSelector` is matched against the namespaces' labels when the caller knows them
+(`CycleState.namespaces`, from the cache's Namespace informer); otherwise it sees only the
 `kubernetes.io/metadata.name` label every namespace carries (`{}` still means all namespaces).
 """
 
@@ -25,7 +28,18 @@ from typing import ClassVar
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
-from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    PreFilterSkip,
+    Status,
+    UniformScore,
+    unschedulable,
+)
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -41,9 +55,15 @@ class Term:
     namespaces: frozenset[str]
     namespace_selector: V1LabelSelector | None
 
-    def matches(self, namespace: str, pod_labels: Mapping[str, str]) -> bool:
+    def matches(
+        self,
+        namespace: str,
+        pod_labels: Mapping[str, str],
+        namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> bool:
+        """`namespaces`: every namespace's labels, when known (else a selector sees only the name label)."""
         in_scope = namespace in self.namespaces or labels.matches(
-            self.namespace_selector, labels.namespace_labels(namespace)
+            self.namespace_selector, labels.namespace_labels(namespace, namespaces)
         )
         return in_scope and labels.matches(self.selector, pod_labels)
 
@@ -78,8 +98,11 @@ class _State:
     self_affinity: bool
 
 
-def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
-    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require."""
+def _state(
+    pod: V1Pod, nodes: Sequence[NodeInfo], known: Mapping[str, Mapping[str, str]] | None = None
+) -> _State | None:
+    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require. `known`: the
+    namespaces' labels, when known."""
     namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
     affinity_spec = pod.spec.affinity if pod.spec else None
     affinity = required_terms(affinity_spec, namespace, anti=False)
@@ -88,7 +111,7 @@ def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
     for node in nodes:
         for other in node.anti_affinity_pods.values():
             for term in required_terms(other.affinity, other.namespace, anti=True):
-                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels):
+                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
                     existing[domain] += 1
     if not affinity and not anti_affinity and not existing:
         return None
@@ -97,12 +120,14 @@ def _state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _State | None:
     if affinity or anti_affinity:
         for node in nodes:
             for other in node.pods.values():
-                if affinity and all(t.matches(other.namespace, other.labels) for t in affinity):
+                if affinity and all(t.matches(other.namespace, other.labels, known) for t in affinity):
                     affinity_domains.update(d for t in affinity if (d := _domain(node, t.key)))
                 anti_affinity_domains.update(
-                    d for t in anti_affinity if t.matches(other.namespace, other.labels) and (d := _domain(node, t.key))
+                    d
+                    for t in anti_affinity
+                    if t.matches(other.namespace, other.labels, known) and (d := _domain(node, t.key))
                 )
-    self_affinity = bool(affinity) and all(t.matches(namespace, own_labels) for t in affinity)
+    self_affinity = bool(affinity) and all(t.matches(namespace, own_labels, known) for t in affinity)
     return _State(affinity, anti_affinity, affinity_domains, anti_affinity_domains, existing, self_affinity)
 
 
@@ -120,15 +145,91 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
 _STATE: Key[_State | None] = Key("InterPodAffinity/state")
 
 
-class InterPodAffinity(PreFilterSkip):
+HARD_POD_AFFINITY_WEIGHT = 1  # kube's InterPodAffinityArgs default
+
+
+def preferred_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[tuple[Term, int]]:
+    section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
+    preferred = section.preferred_during_scheduling_ignored_during_execution if section else None
+    return [(_term(namespace, t.pod_affinity_term), int(t.weight)) for t in preferred or []]
+
+
+def _score_state(
+    pod: V1Pod, nodes: Sequence[NodeInfo], known: Mapping[str, Mapping[str, str]] | None
+) -> Counter[Domain] | None:
+    """kube's PreScore (interpodaffinity/scoring.go): a score per topology domain from
+    - the pod's preferred affinity (+weight) and anti-affinity (-weight) terms matching pods in that domain;
+    - existing pods' required affinity terms matching the pod (+HARD_POD_AFFINITY_WEIGHT), and their preferred
+      affinity (+weight) and anti-affinity (-weight) terms matching the pod, in the existing pod's domain.
+    None when no term matched anything (kube's Skip: every node scores 0)."""
+    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    affinity_spec = pod.spec.affinity if pod.spec else None
+    own_terms = [
+        *preferred_terms(affinity_spec, namespace, anti=False),
+        *((t, -w) for t, w in preferred_terms(affinity_spec, namespace, anti=True)),
+    ]
+    scores: Counter[Domain] = Counter()
+    touched = False
+    for node in nodes:
+        others = node.pods if own_terms else node.affinity_pods
+        if not others or not node.labels:
+            continue
+        for other in others.values():
+            for term, weight in own_terms:
+                if (domain := _domain(node, term.key)) and term.matches(other.namespace, other.labels, known):
+                    scores[domain] += weight
+                    touched = True
+            if other.affinity is None:
+                continue
+            toward = [
+                *((t, HARD_POD_AFFINITY_WEIGHT) for t in required_terms(other.affinity, other.namespace, anti=False)),
+                *preferred_terms(other.affinity, other.namespace, anti=False),
+                *((t, -w) for t, w in preferred_terms(other.affinity, other.namespace, anti=True)),
+            ]
+            for term, weight in toward:
+                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
+                    scores[domain] += weight
+                    touched = True
+    return scores if touched else None
+
+
+def _normalised(scores: Counter[Domain] | None, scored: Sequence[NodeInfo]) -> dict[str, int] | None:
+    """kube's Score and NormalizeScore: a node's raw score is the sum over its domains; then
+    int(100 * ((raw - min) / (max - min))) over the scored nodes, 0 everywhere when all are equal."""
+    if scores is None:
+        return None
+    keys = {key for key, _ in scores}
+    raw = {n.name: sum(scores.get((k, n.labels[k]), 0) for k in keys if k in n.labels) for n in scored}
+    low, high = min(raw.values(), default=0), max(raw.values(), default=0)
+    if high == low:
+        return dict.fromkeys(raw, 0)
+    return {name: int(MAX_SCORE * ((value - low) / (high - low))) for name, value in raw.items()}
+
+
+_SCORE: Key[dict[str, int] | None] = Key("InterPodAffinity/score")
+
+
+class InterPodAffinity(PreFilterSkip, UniformScore):
     name = "InterPodAffinity"
     node_only: ClassVar[bool] = False
+    normalize = Normalize.NONE
+
+    def _scores(self, pod: V1Pod, state: CycleState) -> dict[str, int] | None:
+        return state.memo(_SCORE, lambda: _normalised(_score_state(pod, state.nodes, state.namespaces), state.scored))
+
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
+        return 0.0 if self._scores(pod, state) is None else None
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        """0..100: see `_score_state` and `_normalised`."""
+        scores = self._scores(pod, state)
+        return float(scores.get(node.name, 0)) if scores else 0.0
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return state.memo(_STATE, lambda: _state(pod, state.nodes)) is None
+        return state.memo(_STATE, lambda: _state(pod, state.nodes, state.namespaces)) is None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_STATE, lambda: _state(pod, state.nodes))
+        s = state.memo(_STATE, lambda: _state(pod, state.nodes, state.namespaces))
         if s is None:
             return SUCCESS
         if not _affinity_satisfied(s, node.labels):
