@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubernetes.client import V1Node, V1Pod
+from kubernetes.client import V1LabelSelector, V1Node, V1Pod
 
-from policies.framework import NodeFacts, NodeInfo, PodInfo
+from policies.framework import NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from scheduling_queue import PendingPod
 
 log = logging.getLogger("my-scheduler")
@@ -39,6 +39,23 @@ def namespace_labels(obj: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """(name, labels) of a Namespace object."""
     meta = obj["metadata"]
     return meta["name"], meta.get("labels") or {}
+
+
+SelectorKey = tuple[str, str, str]  # (kind, namespace, name)
+SELECTOR_KINDS = ("Service", "ReplicationController", "ReplicaSet", "StatefulSet")
+
+
+def workload_selector(kind: str, obj: dict[str, Any]) -> tuple[SelectorKey, Mapping[str, str] | V1LabelSelector | None]:
+    """((kind, namespace, name), selector) of a Service or controller: a map for a Service (None without one)
+    and a ReplicationController, a label selector for a ReplicaSet and a StatefulSet."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    key = (kind, meta.get("namespace", ""), meta["name"])
+    raw = spec.get("selector")
+    if raw is None:
+        return key, None
+    if kind in ("Service", "ReplicationController"):
+        return key, dict(raw)
+    return key, V1LabelSelector.from_dict(raw)
 
 
 def pod_model(obj: dict[str, Any]) -> V1Pod:
@@ -105,6 +122,8 @@ class ClusterCache:
     _sorted: list[NodeInfo] | None = None
     # Namespace name → its labels (InterPodAffinity's namespaceSelector), from the Namespace informer.
     namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    # Services' and controllers' selectors (PodTopologySpread's system defaults), from their informers.
+    selectors: WorkloadSelectors = field(default_factory=lambda: WorkloadSelectors({}, {}))
 
     # --- namespaces ---------------------------------------------------------------------------------------
 
@@ -114,6 +133,23 @@ class ClusterCache:
             self.namespaces.pop(name, None)
         else:
             self.namespaces[name] = labels
+
+    def set_selector(self, key: SelectorKey, selector: Mapping[str, str] | V1LabelSelector | None) -> None:
+        """A Service's or controller's selector (see `workload_selector`); None when it is gone or has none."""
+        kind, namespace, name = key
+        services = self.selectors.services
+        controllers = self.selectors.controllers
+        assert isinstance(services, dict) and isinstance(controllers, dict)  # this cache's own
+        if kind == "Service":
+            in_namespace = services.setdefault(namespace, {})
+            if isinstance(selector, Mapping):
+                in_namespace[name] = selector
+            else:
+                in_namespace.pop(name, None)
+        elif selector is None:
+            controllers.pop(key, None)
+        else:
+            controllers[key] = selector
 
     # --- nodes --------------------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def cluster_without(api: Api, pod: V1Pod) -> list[NodeInfo]:
 
 
 def cache_without(api: Api, pod: V1Pod) -> ClusterCache:
-    """The cluster read once (nodes, assigned pods, namespaces), leaving out the pod being judged."""
+    """The cluster read once (nodes, assigned pods, namespaces, selectors), leaving out the pod being judged."""
     cache = list_cluster(api, time.monotonic)
     cache.remove_pod(PodRef.of(pod).uid)
     return cache
@@ -83,7 +83,7 @@ def _explain(api: Api, config: Config, target: str, output: str) -> int:
     cache = cache_without(api, pod)
     nodes = cache.node_list()
     # every node, every verdict, every score
-    decision = schedule(profile, pod, nodes, explain=True, namespaces=cache.namespaces)
+    decision = schedule(profile, pod, nodes, explain=True, namespaces=cache.namespaces, selectors=cache.selectors)
     report = _report(PodRef.of(pod), profile, nodes, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))
     return 0

@@ -167,9 +167,20 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+LIST_PATHS = {
+    "Node": "/api/v1/nodes",
+    "Namespace": "/api/v1/namespaces",
+    "Service": "/api/v1/services",
+    "ReplicationController": "/api/v1/replicationcontrollers",
+    "ReplicaSet": "/apis/apps/v1/replicasets",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
+}
+
+
 class Api:
     def __init__(self, api_client: ApiClient, component: str, instance: str) -> None:
         self.core = CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
         self._configuration = api_client.configuration
         self._pool = api_client.rest_client.pool_manager
         self.component = component
@@ -178,9 +189,15 @@ class Api:
     # --- reads ---------------------------------------------------------------------------------------
 
     def _list_method(self, kind: str) -> Callable[..., Any]:
-        if kind == "Namespace":
-            return self.core.list_namespace
-        return self.core.list_node if kind == "Node" else self.core.list_pod_for_all_namespaces
+        methods: dict[str, Callable[..., Any]] = {
+            "Node": self.core.list_node,
+            "Namespace": self.core.list_namespace,
+            "Service": self.core.list_service_for_all_namespaces,
+            "ReplicationController": self.core.list_replication_controller_for_all_namespaces,
+            "ReplicaSet": self.apps.list_replica_set_for_all_namespaces,
+            "StatefulSet": self.apps.list_stateful_set_for_all_namespaces,
+        }
+        return methods.get(kind, self.core.list_pod_for_all_namespaces)
 
     @transient_retry
     def list_page(self, kind: str, field_selector: str, limit: int, token: str | None) -> dict[str, Any]:
@@ -188,7 +205,7 @@ class Api:
         writes below (an idle poll is one such request a second, so its client cost is the idle cost)."""
         query = {"limit": limit, **({"fieldSelector": field_selector} if field_selector else {})}
         query.update({"continue": token} if token else {})
-        path = {"Node": "/api/v1/nodes", "Namespace": "/api/v1/namespaces"}.get(kind, "/api/v1/pods")
+        path = LIST_PATHS.get(kind, "/api/v1/pods")
         page: dict[str, Any] = json.loads(self._request("GET", path, query=query, timeout=60))
         return page
 

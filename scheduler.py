@@ -25,7 +25,17 @@ from typing import Any
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
-from cache import ClusterCache, compact, namespace_labels, node_facts, pending_pod, pod_info, pod_model
+from cache import (
+    SELECTOR_KINDS,
+    ClusterCache,
+    compact,
+    namespace_labels,
+    node_facts,
+    pending_pod,
+    pod_info,
+    pod_model,
+    workload_selector,
+)
 from cli import Config, make_config, parse_args
 from informer import Informer
 from kubeapi import (
@@ -132,7 +142,10 @@ class Scheduler:
             Informer(api, "Node", "", self._on_node, self.stop),
             Informer(api, "Pod", ASSIGNED, self._on_assigned, self.stop),
             Informer(api, "Namespace", "", self._on_namespace, self.stop),  # namespaceSelector's labels
+            # Services' and controllers' selectors: PodTopologySpread's system defaults
+            *(Informer(api, kind, "", self._on_selector(kind), self.stop) for kind in SELECTOR_KINDS),
         ]
+        self._synced_informers = len(self.informers)  # the cache is complete once these have listed
         if config.mode == "watch":
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
@@ -174,6 +187,17 @@ class Scheduler:
         self.inbox.put(("namespace", name, None if kind == "DELETED" else labels))
         self.wake.set()
 
+    def _on_selector(self, what: str) -> Callable[[str, dict[str, Any]], None]:
+        """The handler of one kind's informer (LIST items carry no `kind`)."""
+
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            (_, namespace, name), selector = workload_selector(what, obj)
+            # (kind, namespace, name) as one string: namespaces and names never hold a "/"
+            self.inbox.put(("selector", f"{what}/{namespace}/{name}", None if kind == "DELETED" else selector))
+            self.wake.set()
+
+        return handle
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -188,7 +212,7 @@ class Scheduler:
             for informer in self.informers:
                 informer.start()
         deadline = self.clock() + SYNC_TIMEOUT_SECONDS
-        for informer in self.informers[:3]:  # nodes, assigned pods, namespaces; pending pods may stream in
+        for informer in self.informers[: self._synced_informers]:  # pending pods may stream in
             while not informer.synced.wait(0.05):
                 if informer.error is not None and not is_transient(informer.error):
                     raise RuntimeError(f"cannot list {informer.kind}s: {describe(informer.error)}")
@@ -212,6 +236,9 @@ class Scheduler:
                 what, record = "pod", pod_info(record)
             if what == "namespace":
                 self.cache.set_namespace(key, record)
+            elif what == "selector":
+                what, namespace, name = key.split("/", 2)
+                self.cache.set_selector((what, namespace, name), record)
             elif what == "node":
                 if record is None:
                     self.cache.remove_node(key)
@@ -400,6 +427,7 @@ class Scheduler:
             start=self._start,
             cache=cache,
             namespaces=self.cache.namespaces,
+            selectors=self.cache.selectors,
         )
         # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
         self._start = (self._start + decision.examined) % max(len(nodes), 1)

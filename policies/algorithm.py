@@ -20,6 +20,7 @@ from policies.framework import (
     PreFilterSkip,
     Profile,
     Status,
+    WorkloadSelectors,
     as_error,
     normalise,
 )
@@ -154,6 +155,7 @@ def schedule(
     cache: FilterCache | None = None,
     explain: bool = False,
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    selectors: WorkloadSelectors | None = None,
 ) -> Decision:
     """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
     pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
@@ -161,11 +163,21 @@ def schedule(
     Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
     daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
     status naming it (kube's framework.Error), with the verdicts gathered so far. `namespaces`: every namespace's
-    labels, for namespaceSelector (without them a selector sees only the name label)."""
+    labels, for namespaceSelector (without them a selector sees only the name label); `selectors`: Services' and
+    controllers' selectors, for PodTopologySpread's system defaults (without them there are none)."""
     verdicts: dict[str, dict[str, Status]] = {}
     try:
         return _schedule(
-            profile, pod, nodes, verdicts, find=find, start=start, cache=cache, explain=explain, namespaces=namespaces
+            profile,
+            pod,
+            nodes,
+            verdicts,
+            find=find,
+            start=start,
+            cache=cache,
+            explain=explain,
+            namespaces=namespaces,
+            selectors=selectors,
         )
     except PluginError as e:
         return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
@@ -182,8 +194,9 @@ def _schedule(
     cache: FilterCache | None,
     explain: bool,
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    selectors: WorkloadSelectors | None = None,
 ) -> Decision:
-    state = CycleState(nodes, namespaces)
+    state = CycleState(nodes, namespaces, selectors)
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]

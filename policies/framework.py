@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
+from kubernetes.client import V1Affinity, V1LabelSelector, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1Taint
 
 from policies.resources import (
     Resources,
@@ -243,11 +243,28 @@ class Key(Generic[_T]):
         return f"Key({self.name!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkloadSelectors:
+    """What kube's DefaultSelector reads, for PodTopologySpread's system defaults: per namespace the selectors
+    of its Services (those with one) by name, and the selectors of controllers by (kind, namespace, name) — a
+    ReplicationController's as a map, a ReplicaSet's or StatefulSet's as a label selector."""
+
+    services: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # ns → name → selector
+    controllers: Mapping[tuple[str, str, str], Mapping[str, str] | V1LabelSelector] = field(default_factory=dict)
+
+
 class CycleState:
     """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
 
-    def __init__(self, nodes: Sequence[NodeInfo], namespaces: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[NodeInfo],
+        namespaces: Mapping[str, Mapping[str, str]] | None = None,
+        selectors: WorkloadSelectors | None = None,
+    ) -> None:
         self.nodes = nodes
+        # Services' and controllers' selectors (PodTopologySpread's system defaults); None when not known.
+        self.selectors = selectors
         # Namespace name → its labels, for namespaceSelector; None when the caller does not know them.
         self.namespaces = namespaces
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done

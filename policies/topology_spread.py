@@ -15,19 +15,21 @@ tolerate). `matchLabelKeys` add the pod's own values for those keys to the selec
   the domains are those of the nodes that passed the filters (`CycleState.scored`) and carry every key, and
   the scores are normalised over those nodes (`(max + min - s) / max`); the pods are counted on all nodes.
 
-Difference from kube-scheduler: its cluster default constraints (spreading pods of a Service/ReplicaSet
-without constraints of their own) are not applied: SelectorSpread covers that case.
+- System defaults (kube's `defaultingType: System`): a pod without constraints of its own that a Service,
+  ReplicationController, ReplicaSet or StatefulSet selects is scored as if it had ScheduleAnyway constraints
+  of maxSkew 3 on the hostname and 5 on the zone over the pods they select (`system_default_constraints`),
+  when the caller knows those objects (`CycleState.selectors`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from kubernetes.client import V1LabelSelector, V1Pod
+from kubernetes.client import V1LabelSelector, V1LabelSelectorRequirement, V1Pod
 
 from policies import labels
 from policies.framework import (
@@ -40,6 +42,7 @@ from policies.framework import (
     PreFilterSkip,
     Status,
     UniformScore,
+    WorkloadSelectors,
     unschedulable,
 )
 from policies.node_affinity import matches as node_affinity_matches
@@ -50,6 +53,8 @@ MISSING_LABEL = f"{MISMATCH} (missing required label)"
 DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
 HONOR = "Honor"
 HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+SYSTEM_DEFAULTS = ((3, HOSTNAME), (5, ZONE))  # (maxSkew, topologyKey), ScheduleAnyway
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +106,19 @@ def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> in
     )
 
 
-def domain_counts(pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo]) -> list[Counter[str]]:
-    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0."""
+def domain_counts(
+    pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo], require_all: bool = True
+) -> list[Counter[str]]:
+    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0.
+    `require_all`: only nodes carrying every constraint's key count (else each constraint counts the nodes
+    with its own key, as kube does for its system defaults)."""
     namespace = labels.pod_namespace(pod)
     counts: list[Counter[str]] = [Counter() for _ in cs]
     for node in nodes:
-        if not all(c.key in node.labels for c in cs):
+        if require_all and not all(c.key in node.labels for c in cs):
             continue
         for i, c in enumerate(cs):
-            if _included(pod, node, c):
+            if c.key in node.labels and _included(pod, node, c):
                 counts[i][node.labels[c.key]] += _matching_pods(node, c, namespace)
     return counts
 
@@ -129,21 +138,75 @@ def _filter_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _FilterState | None:
     return _FilterState(cs, domain_counts(pod, cs, nodes), [labels.matches(c.selector, own) for c in cs])
 
 
-def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo]) -> dict[str, int] | None:
+def system_default_constraints(pod: V1Pod, selectors: WorkloadSelectors | None) -> list[Constraint]:
+    """kube's system defaults (podtopologyspread/plugin.go, `defaultingType: System`) for a pod without
+    constraints of its own: ScheduleAnyway, maxSkew 3 on the hostname and 5 on the zone, over the pods its
+    Services, ReplicationController, ReplicaSet or StatefulSet select (helper.DefaultSelector); none when nothing
+    selects it."""
+    spec = pod.spec
+    if selectors is None or (spec and spec.topology_spread_constraints):
+        return []
+    selector = default_selector(pod, selectors)
+    if selector is None:
+        return []
+    return [Constraint(max_skew, key, selector) for max_skew, key in SYSTEM_DEFAULTS]
+
+
+def default_selector(pod: V1Pod, selectors: WorkloadSelectors) -> V1LabelSelector | None:
+    """kube's helper.DefaultSelector: the labels every Service selecting the pod selects (merged), and its
+    controller's selector (a ReplicationController's merged in, a ReplicaSet's or StatefulSet's AND-ed); None
+    when that is empty."""
+    namespace, own = labels.pod_namespace(pod), labels.pod_labels(pod)
+    merged: dict[str, str] = {}
+    for service in selectors.services.get(namespace, {}).values():
+        if all(own.get(k) == v for k, v in service.items()):
+            merged.update(service)
+    expressions: list[V1LabelSelectorRequirement] = []
+    owner = next((o for o in (pod.metadata.owner_references or []) if o.controller), None) if pod.metadata else None
+    if owner is not None and owner.api_version in (("v1",) if owner.kind == "ReplicationController" else ("apps/v1",)):
+        found = selectors.controllers.get((str(owner.kind), namespace, str(owner.name)))
+        if isinstance(found, Mapping):
+            merged.update(found)
+        elif found is not None:
+            expressions.extend(
+                V1LabelSelectorRequirement(key=k, operator="In", values=[v])
+                for k, v in sorted((found.match_labels or {}).items())
+            )
+            expressions.extend(found.match_expressions or [])
+    if not merged and not expressions:
+        return None
+    return V1LabelSelector(match_labels=merged or None, match_expressions=expressions or None)
+
+
+def _score_state(
+    pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo], selectors: WorkloadSelectors | None = None
+) -> dict[str, int] | None:
     """kube's normalised score per name of the `scored` (feasible) nodes for the ScheduleAnyway constraints
-    (kube's PreScore, Score and NormalizeScore; see the module docstring). Nodes without every key are left out
-    (kube's ignored nodes)."""
+    (kube's PreScore, Score and NormalizeScore; see the module docstring), or the system defaults. With the
+    pod's own constraints, nodes without every key are left out (kube's ignored nodes); with the system
+    defaults, a node scores on the keys it has (kube's requireAllTopologies = false)."""
     cs = constraints(pod, SCHEDULE_ANYWAY)
+    require_all = True
+    if not cs:
+        cs, require_all = system_default_constraints(pod, selectors), False
     if not cs:
         return None
-    counts = domain_counts(pod, cs, nodes)
-    candidates = [n for n in scored if all(c.key in n.labels for c in cs)]
+    counts = domain_counts(pod, cs, nodes, require_all)
+    candidates = [n for n in scored if not require_all or all(c.key in n.labels for c in cs)]
     # Each domain's weight: log(the number of domains among the candidates + 2); a hostname is one per node.
-    sizes = [len(candidates) if c.key == HOSTNAME else len({n.labels[c.key] for n in candidates}) for c in cs]
+    sizes = [
+        len(candidates) if c.key == HOSTNAME else len({n.labels[c.key] for n in candidates if c.key in n.labels})
+        for c in cs
+    ]
     weights = [math.log(size + 2) for size in sizes]
     raw = {
         n.name: math.floor(
-            sum(counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1) for i, c in enumerate(cs)) + 0.5
+            sum(
+                counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1)
+                for i, c in enumerate(cs)
+                if c.key in n.labels
+            )
+            + 0.5
         )
         for n in candidates
     }
@@ -166,7 +229,9 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
         return not constraints(pod, DO_NOT_SCHEDULE)
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
-        return 0.0 if not constraints(pod, SCHEDULE_ANYWAY) else None
+        if constraints(pod, SCHEDULE_ANYWAY) or system_default_constraints(pod, state.selectors):
+            return None
+        return 0.0
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state.nodes))
@@ -184,5 +249,5 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
         so does a node missing one of the keys (kube's ignored nodes)."""
-        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes, state.scored))
+        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes, state.scored, state.selectors))
         return float(scores.get(node.name, 0)) if scores else 0.0

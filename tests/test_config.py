@@ -4,6 +4,7 @@ import pytest
 
 from policies.config import FILTERS, ConfigError, default_profile, load
 from policies.framework import Profile
+from policies.node_resources_fit import NodeResourcesFit, ScoringStrategy
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -93,6 +94,39 @@ def test_the_default_profile_filters_with_every_filter() -> None:
         pytest.param("filters: NodePorts\n", "filters must be a list", id="filters not a list"),
         pytest.param("scores: [{weight: 1}]\n", "each score needs a name", id="a score without a name"),
         pytest.param("schedulerName: ''\n", "schedulerName must be a non-empty string", id="an empty schedulerName"),
+        pytest.param("preset: fast\n", "unknown preset 'fast'", id="an unknown preset"),
+        pytest.param(
+            "scores: [{name: NodeResourcesFit, scoringStrategy: {type: Fancy}}]\n",
+            "scoringStrategy.type must be LeastAllocated, MostAllocated or RequestedToCapacityRatio",
+            id="an unknown scoring strategy",
+        ),
+        pytest.param(
+            "scores: [{name: NodeResourcesFit, scoringStrategy: {type: RequestedToCapacityRatio}}]\n",
+            "needs requestedToCapacityRatio.shape",
+            id="RequestedToCapacityRatio without a shape",
+        ),
+        pytest.param(
+            "scores: [{name: NodeResourcesFit, scoringStrategy: {type: RequestedToCapacityRatio,"
+            " requestedToCapacityRatio: {shape: [{utilization: 50, score: 1}, {utilization: 50, score: 2}]}}}]\n",
+            "strictly increasing",
+            id="a shape going back",
+        ),
+        pytest.param(
+            "scores: [{name: NodeResourcesFit, scoringStrategy: {type: RequestedToCapacityRatio,"
+            " requestedToCapacityRatio: {shape: [{utilization: 0, score: 11}]}}}]\n",
+            "score must be a whole number 0..10",
+            id="a shape score over 10",
+        ),
+        pytest.param(
+            "scores: [{name: NodeResourcesFit, scoringStrategy: {resources: [{name: cpu, weight: 0}]}}]\n",
+            "weight of cpu must be a whole number 1..100",
+            id="a resource weight of 0",
+        ),
+        pytest.param(
+            "scores: [{name: LeastAllocated, scoringStrategy: {}}]\n",
+            "unknown key(s) ['scoringStrategy']",
+            id="a scoring strategy on another score",
+        ),
     ],
 )
 def test_mistakes_are_one_line_config_errors(tmp_path: Path, text: str, problem: str) -> None:
@@ -121,3 +155,43 @@ def test_an_unknown_key_in_a_score_is_a_config_error(tmp_path: Path) -> None:
 def test_a_policy_listed_twice_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LeastAllocated"):
         load(write(tmp_path, "scores: [LeastAllocated, {name: LeastAllocated, weight: 2}]\n"), "my-scheduler")
+
+
+def test_presets(tmp_path: Path) -> None:
+    kube = load(write(tmp_path, "preset: default-scheduler\n"), "x")[0]
+    assert [(p.name, w) for p, w in kube.scores] == [
+        ("TaintToleration", 3),
+        ("NodeAffinity", 2),
+        ("NodeResourcesFit", 1),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
+    ]
+    assert [(p.name, w) for p, w in default_profile("x").scores] == [(p.name, w) for p, w in kube.scores]
+    ours = load(write(tmp_path, "preset: my-scheduler\n"), "x")[0]
+    assert [p.name for p, _ in ours.scores] == [
+        "LeastAllocated",
+        "SelectorSpread",
+        "TaintToleration",
+        "NodeAffinity",
+        "PodTopologySpread",
+    ]
+
+
+def test_a_scoring_strategy_is_read(tmp_path: Path) -> None:
+    text = (
+        "scores:\n"
+        "  - name: NodeResourcesFit\n"
+        "    weight: 2\n"
+        "    scoringStrategy:\n"
+        "      type: RequestedToCapacityRatio\n"
+        "      resources: [{name: cpu, weight: 3}, {name: nvidia.com/gpu, weight: 5}]\n"
+        "      requestedToCapacityRatio: {shape: [{utilization: 0, score: 0}, {utilization: 100, score: 10}]}\n"
+    )
+    ((plugin, weight),) = load(write(tmp_path, text), "x")[0].scores
+    assert isinstance(plugin, NodeResourcesFit)
+    assert weight == 2
+    assert plugin.strategy == ScoringStrategy(
+        "RequestedToCapacityRatio", (("cpu", 3), ("nvidia.com/gpu", 5)), ((0, 0), (100, 10))
+    )

@@ -58,6 +58,10 @@ class Scenario:
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name → labels
     pods: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (namespace, manifest), bound
     incoming: dict[str, Any] = field(default_factory=dict)  # the pod kube-scheduler places
+    # Services selecting pods (their selectors), and a ReplicaSet owning the incoming pod (its selector): with no
+    # constraints of its own, the pod is then spread by kube's system defaults.
+    services: list[dict[str, str]] = field(default_factory=list)
+    replica_set: dict[str, Any] | None = None
 
     @property
     def namespace(self) -> str:
@@ -86,7 +90,9 @@ def _weighted(rng: random.Random, keys: list[str], namespaces: list[str], count:
     return [{"weight": rng.randint(1, 100), "podAffinityTerm": _pod_term(rng, keys, namespaces)} for _ in range(count)]
 
 
-def _pod_affinity(rng: random.Random, keys: list[str], namespaces: list[str], chance: float) -> dict[str, Any]:
+def _pod_affinity(
+    rng: random.Random, keys: list[str], namespaces: list[str], chance: float, required: float
+) -> dict[str, Any]:
     affinity: dict[str, Any] = {}
     for kind in ("podAffinity", "podAntiAffinity"):
         section: dict[str, Any] = {}
@@ -94,7 +100,7 @@ def _pod_affinity(rng: random.Random, keys: list[str], namespaces: list[str], ch
             section["preferredDuringSchedulingIgnoredDuringExecution"] = _weighted(
                 rng, keys, namespaces, rng.randint(1, 3)
             )
-        if rng.random() < chance / 4:
+        if rng.random() < required:
             section["requiredDuringSchedulingIgnoredDuringExecution"] = [_pod_term(rng, keys, namespaces)]
         if section:
             affinity[kind] = section
@@ -149,27 +155,35 @@ def scenario(seed: int) -> Scenario:
             "schedulerName": "nobody",
             "containers": [{"name": "c", "image": PAUSE, "resources": {"requests": _requests(rng)}}],
         }
-        if affinity := _pod_affinity(rng, keys, namespaces, 0.15):
+        if affinity := _pod_affinity(rng, keys, namespaces, 0.15, 0.04):
             spec["affinity"] = affinity
         labels = {"app": rng.choice(APPS)} if rng.random() < 0.9 else {}
         s.pods.append((rng.choice(namespaces), {"metadata": {"name": f"e{i}", "labels": labels}, "spec": spec}))
+    _incoming(rng, s, keys, [name for name, _ in images])
+    return s
+
+
+def _incoming(rng: random.Random, s: Scenario, keys: list[str], images: list[str]) -> None:
+    """The pod to place: requests, images, tolerations, preferred node affinity, pod (anti-)affinity, spread
+    constraints (or a Service / ReplicaSet, for kube's system defaults)."""
+    namespaces = list(s.namespaces)
     containers = [
         {
             "name": f"c{i}",
-            "image": rng.choice([PAUSE, *(name for name, _ in images)]),
+            "image": rng.choice([PAUSE, *images]),
             "resources": {"requests": _requests(rng)},
         }
         for i in range(rng.randint(1, 3))
     ]
-    spec = {"containers": containers, "nodeSelector": {SCENARIO_LABEL: s.id}}
-    tolerations = []
+    spec: dict[str, Any] = {"containers": containers, "nodeSelector": {SCENARIO_LABEL: s.id}}
+    tolerations: list[dict[str, str]] = []
     if rng.random() < 0.3:
         tolerations.append({"key": rng.choice(["spot", "dedicated"]), "operator": "Exists"})
     if rng.random() < 0.1:
         tolerations.append({"operator": "Exists", "effect": "PreferNoSchedule"})
     if tolerations:
         spec["tolerations"] = tolerations
-    affinity = _pod_affinity(rng, keys, namespaces, 0.5)
+    affinity = _pod_affinity(rng, keys, namespaces, 0.5, 0.05)
     if rng.random() < 0.5:
         preferred = []
         for _ in range(rng.randint(1, 3)):
@@ -180,7 +194,11 @@ def scenario(seed: int) -> Scenario:
         affinity["nodeAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": preferred}
     if affinity:
         spec["affinity"] = affinity
-    if rng.random() < 0.5:
+    app = rng.choice(APPS)
+    s.services = [{"app": rng.choice(APPS)} for _ in range(rng.choice([0, 0, 1, 2]))]
+    if rng.random() < 0.3:
+        s.replica_set = {"matchLabels": {"app": app}}
+    if rng.random() < 0.4:
         spec["topologySpreadConstraints"] = [
             {
                 "maxSkew": rng.choice([1, 1, 2, 3]),
@@ -190,9 +208,8 @@ def scenario(seed: int) -> Scenario:
             }
             for key in rng.sample(keys, rng.randint(1, 2))
         ]
-    labels = {"app": rng.choice(APPS)} if rng.random() < 0.9 else {}
+    labels = {"app": app} if rng.random() < 0.9 or s.replica_set else {}
     s.incoming = {"metadata": {"name": "incoming", "labels": labels}, "spec": spec}
-    return s
 
 
 def create(core: client.CoreV1Api, scenarios: list[Scenario], scheduler: str) -> None:
@@ -204,12 +221,47 @@ def create(core: client.CoreV1Api, scenarios: list[Scenario], scheduler: str) ->
     def post(namespace_and_manifest: tuple[str, dict[str, Any]]) -> None:
         namespace, manifest = namespace_and_manifest
         response: Any = core.create_namespaced_pod(namespace, body(manifest), _preload_content=False)
+        response.read()  # read it all, or the pooled connection's next request reads its tail
         response.release_conn()
 
+    apps = client.AppsV1Api(core.api_client)
+    owners: dict[str, list[dict[str, Any]]] = {}
+    for s in scenarios:
+        for i, selector in enumerate(s.services):
+            service = {"metadata": {"name": f"svc{i}"}, "spec": {"selector": selector, "ports": [{"port": 80}]}}
+            core.create_namespaced_service(s.namespace, body(service))
+        if s.replica_set is not None:
+            labels = s.replica_set["matchLabels"]
+            replica_set = {
+                "metadata": {"name": "rs"},
+                "spec": {
+                    "replicas": 0,
+                    "selector": s.replica_set,
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "c", "image": PAUSE}]},
+                    },
+                },
+            }
+            created = apps.create_namespaced_replica_set(s.namespace, body(replica_set))
+            uid = created.metadata.uid if created.metadata else None
+            owners[s.id] = [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": uid, "controller": True}
+            ]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(post, [p for s in scenarios for p in s.pods]))
         incoming = [
-            (s.namespace, {**s.incoming, "spec": {**s.incoming["spec"], "schedulerName": scheduler}}) for s in scenarios
+            (
+                s.namespace,
+                {
+                    "metadata": {
+                        **s.incoming["metadata"],
+                        **({"ownerReferences": owners[s.id]} if s.id in owners else {}),
+                    },
+                    "spec": {**s.incoming["spec"], "schedulerName": scheduler},
+                },
+            )
+            for s in scenarios
         ]
         list(pool.map(post, incoming))
 
@@ -265,8 +317,11 @@ def our_explain(kubeconfig: str, config: Path) -> Iterator[Any]:
 
 
 def same_table(ours: dict[str, Any], theirs: dict[str, dict[str, int]]) -> bool:
-    """Every node kube scored has our total, and we scored no other node."""
+    """Every node kube scored has our total, and we scored no other node (kube scores nothing when only one
+    node is feasible)."""
     totals = {r["node"]: r["total"] for r in ours["nodes"] if r["feasible"]}
+    if len(totals) == 1 and not theirs:
+        return True
     return totals.keys() == theirs.keys() and all(
         abs(totals[node] - sum(scores.values())) < 1e-6 for node, scores in theirs.items()
     )
@@ -350,5 +405,5 @@ def test_scores_agree_with_kube_scheduler(cluster: Cluster, tmp_path: Path) -> N
     if other_totals:
         print("same choice, other totals differ:\n" + "\n---\n".join(other_totals))
     assert compared + infeasible == SCENARIOS
-    assert compared >= 0.9 * SCENARIOS, "the scenarios should mostly be feasible"
+    assert compared >= 0.8 * SCENARIOS, "the scenarios should mostly be feasible"
     assert not disagreements, f"{len(disagreements)} of {compared} disagree:\n" + "\n---\n".join(disagreements)
