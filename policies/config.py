@@ -122,6 +122,8 @@ def parse(document: Any, default_scheduler_name: str, source: str = "config") ->
         document = {}
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
+    if document.get("kind") == "KubeSchedulerConfiguration":
+        return _kube_configuration(document, default_scheduler_name, source)
     if "profiles" not in document:
         return (_profile(document, default_scheduler_name, source),)
     entries = document["profiles"]
@@ -230,3 +232,170 @@ def _lookup(registry: Mapping[str, Callable[[], Any]], name: str, kind: str, whe
     if name not in registry:
         raise ConfigError(f"{where}: unknown {kind} policy {name!r}; known: {', '.join(sorted(registry))}")
     return registry[name]
+
+
+# --- kube-scheduler's own vocabulary: a KubeSchedulerConfiguration -------------------------------------------
+
+KUBE_API_VERSION = "kubescheduler.config.k8s.io/v1"
+# kube's plugins whose behaviour is built into this scheduler rather than a policy: enabling them is a no-op.
+BUILT_IN = {"PrioritySort", "SchedulingGates", "DefaultBinder", "DefaultPreemption", "NodeName"}
+# kube's other plugins, which this scheduler does not have: disabling them is a no-op, enabling them an error.
+NOT_SUPPORTED = {
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
+    "DynamicResources",
+    "NodeDeclaredFeatures",
+    "GangScheduling",
+}
+POINTS = ("multiPoint", "filter", "score")
+
+
+def _kube_configuration(document: dict[str, Any], default_scheduler_name: str, source: str) -> tuple[Profile, ...]:
+    """A KubeSchedulerConfiguration (v1): its profiles, each kube's default plugins changed by `plugins`
+    (multiPoint, filter and score: enabled with weights, disabled, `*` for all) and `pluginConfig`
+    (NodeResourcesFit's scoringStrategy, PodTopologySpread's defaultingType/defaultConstraints). Anything else is
+    a one-line ConfigError naming it."""
+    where = f"{source}: KubeSchedulerConfiguration"
+    if document.get("apiVersion") != KUBE_API_VERSION:
+        raise ConfigError(f"{where}: apiVersion must be {KUBE_API_VERSION}, got {document.get('apiVersion')!r}")
+    unsupported = sorted(set(document) - {"apiVersion", "kind", "profiles"})
+    if unsupported:
+        raise ConfigError(f"{where}: not supported: {', '.join(unsupported)} (only profiles; the rest are flags)")
+    entries = document.get("profiles") or [{}]
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: profiles must be a list")
+    profiles = tuple(_kube_profile(e, default_scheduler_name, f"{where}: profiles[{i}]") for i, e in enumerate(entries))
+    names = [p.scheduler_name for p in profiles]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: schedulerName must be unique across profiles, got {names}")
+    return profiles
+
+
+def _kube_profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    unsupported = sorted(set(entry) - {"schedulerName", "plugins", "pluginConfig"})
+    if unsupported:
+        raise ConfigError(f"{where}: not supported: {', '.join(unsupported)}")
+    name = entry.get("schedulerName", default_scheduler_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: schedulerName must be a non-empty string")
+    args = _plugin_args(entry.get("pluginConfig") or [], where)
+    filters = list(FILTERS)
+    scores = dict(KUBE_DEFAULT_SCORES)
+    plugins = entry.get("plugins") or {}
+    if not isinstance(plugins, dict):
+        raise ConfigError(f"{where}: plugins must be a mapping of extension points")
+    unsupported = sorted(set(plugins) - set(POINTS))
+    if unsupported:
+        raise ConfigError(f"{where}: plugins: extension point(s) not supported: {', '.join(unsupported)}")
+    for point in POINTS:
+        enabled, disabled = _plugin_set(plugins.get(point), f"{where}: plugins.{point}")
+        for plugin in disabled:
+            if plugin == "*":
+                filters = [] if point != "score" else filters
+                scores = {} if point != "filter" else scores
+                continue
+            if point != "score":
+                filters = [f for f in filters if f != plugin]
+            if point != "filter":
+                scores.pop(plugin, None)
+        for plugin, weight in enabled:
+            if plugin in BUILT_IN:
+                continue
+            if plugin in NOT_SUPPORTED:
+                raise ConfigError(f"{where}: plugins.{point}: {plugin} is not supported by this scheduler")
+            known = (point != "score" and plugin in FILTERS) or (point != "filter" and plugin in SCORES)
+            if not known:
+                raise ConfigError(f"{where}: plugins.{point}: unknown plugin {plugin!r}")
+            if point != "score" and plugin in FILTERS and plugin not in filters:
+                filters.append(plugin)
+            if point != "filter" and plugin in SCORES:
+                scores[plugin] = weight or scores.get(plugin) or 1  # kube: a weight of 0 means 1
+    made = {n: _configured(n, args) for n in {*filters, *scores}}
+    return Profile(name, tuple(made[f] for f in filters), tuple((made[n], w) for n, w in scores.items()))
+
+
+def _plugin_set(raw: Any, where: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """(enabled (name, weight), disabled names) of one extension point."""
+    if raw is None:
+        return [], []
+    if not isinstance(raw, dict) or set(raw) - {"enabled", "disabled"}:
+        raise ConfigError(f"{where}: expected enabled and/or disabled lists")
+    enabled: list[tuple[str, int]] = []
+    disabled: list[str] = []
+    for kind in ("enabled", "disabled"):
+        for p in raw.get(kind) or []:
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str) or set(p) - {"name", "weight"}:
+                raise ConfigError(f"{where}.{kind}: each entry needs a name (and a weight), got {p!r}")
+            weight = p.get("weight", 0)
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+                raise ConfigError(f"{where}.{kind}: {p['name']}: weight must be a whole number >= 0")
+            if kind == "enabled":
+                enabled.append((p["name"], weight))
+            else:
+                disabled.append(p["name"])
+    return enabled, disabled
+
+
+def _plugin_args(raw: Any, where: str) -> dict[str, Any]:
+    """pluginConfig: name → args, for the plugins whose arguments we take."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: pluginConfig must be a list of {{name, args}}")
+    out: dict[str, Any] = {}
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or set(entry) - {"name", "args"}:
+            raise ConfigError(f"{where}: pluginConfig: each entry needs a name and args, got {entry!r}")
+        name, args = entry["name"], entry.get("args") or {}
+        here = f"{where}: pluginConfig {name}"
+        if not isinstance(args, dict):
+            raise ConfigError(f"{here}: args must be a mapping")
+        if name == "NodeResourcesFit":
+            if set(args) - {"scoringStrategy"}:
+                raise ConfigError(f"{here}: not supported: {', '.join(sorted(set(args) - {'scoringStrategy'}))}")
+            out[name] = scoring_strategy(args.get("scoringStrategy") or {}, here)
+        elif name == "PodTopologySpread":
+            out[name] = _spread_defaults(args, here)
+        else:
+            raise ConfigError(f"{here}: arguments are not supported for this plugin")
+    return out
+
+
+def _spread_defaults(args: dict[str, Any], where: str) -> tuple[tuple[int, str, str], ...] | None:
+    """PodTopologySpreadArgs: None for `defaultingType: System` (kube's system defaults), else the List."""
+    if set(args) - {"defaultingType", "defaultConstraints"}:
+        raise ConfigError(
+            f"{where}: not supported: {', '.join(sorted(set(args) - {'defaultingType', 'defaultConstraints'}))}"
+        )
+    kind = args.get("defaultingType", "System")
+    constraints = args.get("defaultConstraints") or []
+    if kind == "System":
+        if constraints:
+            raise ConfigError(f"{where}: when .defaultingType is System, .defaultConstraints must be empty")
+        return None
+    if kind != "List":
+        raise ConfigError(f"{where}: defaultingType must be System or List, got {kind!r}")
+    out = []
+    for c in constraints:
+        if not isinstance(c, dict) or set(c) - {"maxSkew", "topologyKey", "whenUnsatisfiable"}:
+            raise ConfigError(f"{where}: defaultConstraints take maxSkew, topologyKey, whenUnsatisfiable, got {c!r}")
+        skew, key, when = c.get("maxSkew"), c.get("topologyKey"), c.get("whenUnsatisfiable")
+        if isinstance(skew, bool) or not isinstance(skew, int) or skew < 1:
+            raise ConfigError(f"{where}: maxSkew must be a whole number >= 1, got {skew!r}")
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where}: topologyKey must be a non-empty string")
+        if when not in ("DoNotSchedule", "ScheduleAnyway"):
+            raise ConfigError(f"{where}: whenUnsatisfiable must be DoNotSchedule or ScheduleAnyway, got {when!r}")
+        out.append((skew, key, when))
+    return tuple(out)
+
+
+def _configured(name: str, args: dict[str, Any]) -> Any:
+    """One plugin instance, shared by its filter and score roles, made with its pluginConfig args."""
+    if name == "NodeResourcesFit":
+        return NodeResourcesFit(args.get(name))
+    if name == "PodTopologySpread":
+        return PodTopologySpread(args.get(name))
+    return (FILTERS.get(name) or SCORES[name])()

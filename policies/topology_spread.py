@@ -54,7 +54,10 @@ DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
 HONOR = "Honor"
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
-SYSTEM_DEFAULTS = ((3, HOSTNAME), (5, ZONE))  # (maxSkew, topologyKey), ScheduleAnyway
+# Cluster default constraints: (maxSkew, topologyKey, whenUnsatisfiable); kube's system defaults
+# (podtopologyspread/plugin.go systemDefaultConstraints).
+DefaultConstraint = tuple[int, str, str]
+SYSTEM_DEFAULTS: tuple[DefaultConstraint, ...] = ((3, HOSTNAME, SCHEDULE_ANYWAY), (5, ZONE, SCHEDULE_ANYWAY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,10 @@ class _FilterState:
     self_match: list[bool]
 
 
-def _filter_state(pod: V1Pod, nodes: Sequence[NodeInfo]) -> _FilterState | None:
-    cs = constraints(pod, DO_NOT_SCHEDULE)
+def _filter_state(
+    pod: V1Pod, nodes: Sequence[NodeInfo], selectors: WorkloadSelectors | None, defaults: Sequence[DefaultConstraint]
+) -> _FilterState | None:
+    cs = constraints(pod, DO_NOT_SCHEDULE) or default_constraints(pod, selectors, defaults, DO_NOT_SCHEDULE)
     if not cs:
         return None
     own = labels.pod_labels(pod)
@@ -143,13 +148,22 @@ def system_default_constraints(pod: V1Pod, selectors: WorkloadSelectors | None) 
     constraints of its own: ScheduleAnyway, maxSkew 3 on the hostname and 5 on the zone, over the pods its
     Services, ReplicationController, ReplicaSet or StatefulSet select (helper.DefaultSelector); none when nothing
     selects it."""
+    return default_constraints(pod, selectors, SYSTEM_DEFAULTS, SCHEDULE_ANYWAY)
+
+
+def default_constraints(
+    pod: V1Pod, selectors: WorkloadSelectors | None, defaults: Sequence[DefaultConstraint], when_unsatisfiable: str
+) -> list[Constraint]:
+    """The cluster's default constraints of one kind for a pod without constraints of its own (kube's
+    buildDefaultConstraints), over `default_selector`."""
     spec = pod.spec
-    if selectors is None or (spec and spec.topology_spread_constraints):
+    wanted = [(skew, key) for skew, key, when in defaults if when == when_unsatisfiable]
+    if not wanted or selectors is None or (spec and spec.topology_spread_constraints):
         return []
     selector = default_selector(pod, selectors)
     if selector is None:
         return []
-    return [Constraint(max_skew, key, selector) for max_skew, key in SYSTEM_DEFAULTS]
+    return [Constraint(max_skew, key, selector) for max_skew, key in wanted]
 
 
 def default_selector(pod: V1Pod, selectors: WorkloadSelectors) -> V1LabelSelector | None:
@@ -179,7 +193,13 @@ def default_selector(pod: V1Pod, selectors: WorkloadSelectors) -> V1LabelSelecto
 
 
 def _score_state(
-    pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo], selectors: WorkloadSelectors | None = None
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    scored: Sequence[NodeInfo],
+    selectors: WorkloadSelectors | None = None,
+    *,
+    defaults: Sequence[DefaultConstraint] = SYSTEM_DEFAULTS,
+    system_defaulted: bool = True,
 ) -> dict[str, int] | None:
     """kube's normalised score per name of the `scored` (feasible) nodes for the ScheduleAnyway constraints
     (kube's PreScore, Score and NormalizeScore; see the module docstring), or the system defaults. With the
@@ -188,7 +208,8 @@ def _score_state(
     cs = constraints(pod, SCHEDULE_ANYWAY)
     require_all = True
     if not cs:
-        cs, require_all = system_default_constraints(pod, selectors), False
+        cs = default_constraints(pod, selectors, defaults, SCHEDULE_ANYWAY)
+        require_all = not system_defaulted
     if not cs:
         return None
     counts = domain_counts(pod, cs, nodes, require_all)
@@ -221,20 +242,31 @@ _SCORE_STATE: Key[dict[str, int] | None] = Key("PodTopologySpread/score")
 
 
 class PodTopologySpread(PreFilterSkip, UniformScore):
+    """`defaults`: the cluster's default constraints (kube's PodTopologySpreadArgs: `defaultingType: System`
+    is SYSTEM_DEFAULTS; `List` gives its own `defaultConstraints`, and then nodes need every key)."""
+
     name = "PodTopologySpread"
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
 
+    def __init__(self, defaults: Sequence[DefaultConstraint] | None = None) -> None:
+        self.system_defaulted = defaults is None
+        self.defaults: Sequence[DefaultConstraint] = SYSTEM_DEFAULTS if defaults is None else defaults
+
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return not constraints(pod, DO_NOT_SCHEDULE)
+        return not constraints(pod, DO_NOT_SCHEDULE) and not default_constraints(
+            pod, state.selectors, self.defaults, DO_NOT_SCHEDULE
+        )
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
-        if constraints(pod, SCHEDULE_ANYWAY) or system_default_constraints(pod, state.selectors):
+        if constraints(pod, SCHEDULE_ANYWAY) or default_constraints(
+            pod, state.selectors, self.defaults, SCHEDULE_ANYWAY
+        ):
             return None
         return 0.0
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state.nodes))
+        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state.nodes, state.selectors, self.defaults))
         if s is None:
             return SUCCESS
         for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
@@ -249,5 +281,15 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
         so does a node missing one of the keys (kube's ignored nodes)."""
-        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes, state.scored, state.selectors))
+        scores = state.memo(
+            _SCORE_STATE,
+            lambda: _score_state(
+                pod,
+                state.nodes,
+                state.scored,
+                state.selectors,
+                defaults=self.defaults,
+                system_defaulted=self.system_defaulted,
+            ),
+        )
         return float(scores.get(node.name, 0)) if scores else 0.0

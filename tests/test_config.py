@@ -5,6 +5,7 @@ import pytest
 from policies.config import FILTERS, ConfigError, default_profile, load
 from policies.framework import Profile
 from policies.node_resources_fit import NodeResourcesFit, ScoringStrategy
+from policies.topology_spread import PodTopologySpread
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -195,3 +196,91 @@ def test_a_scoring_strategy_is_read(tmp_path: Path) -> None:
     assert plugin.strategy == ScoringStrategy(
         "RequestedToCapacityRatio", (("cpu", 3), ("nvidia.com/gpu", 5)), ((0, 0), (100, 10))
     )
+
+
+KUBE = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+
+
+def test_a_kube_scheduler_configuration_starts_from_kube_defaults(tmp_path: Path) -> None:
+    (profile,) = load(write(tmp_path, KUBE + "profiles: [{schedulerName: k}]\n"), "x")
+    assert profile.scheduler_name == "k"
+    assert names(profile) == names(default_profile("k"))
+
+
+def test_kube_plugins_are_enabled_disabled_and_weighted(tmp_path: Path) -> None:
+    text = KUBE + (
+        "profiles:\n"
+        "  - plugins:\n"
+        "      multiPoint: {disabled: [{name: ImageLocality}, {name: VolumeBinding}]}\n"
+        "      filter: {disabled: [{name: NodePorts}]}\n"
+        "      score:\n"
+        "        disabled: [{name: '*'}]\n"
+        "        enabled: [{name: NodeResourcesFit, weight: 5}, {name: TaintToleration}]\n"
+        "    pluginConfig:\n"
+        "      - name: NodeResourcesFit\n"
+        "        args: {scoringStrategy: {type: MostAllocated, resources: [{name: cpu, weight: 1}]}}\n"
+        "      - name: PodTopologySpread\n"
+        "        args:\n"
+        "          defaultingType: List\n"
+        "          defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]\n"
+    )
+    (profile,) = load(write(tmp_path, text), "x")
+    filters, scores = names(profile)
+    assert "NodePorts" not in filters and "PodTopologySpread" in filters
+    assert scores == [("NodeResourcesFit", 5), ("TaintToleration", 1)]  # enabled again without a weight: 1
+    fit = next(f for f in profile.filters if f.name == "NodeResourcesFit")
+    assert isinstance(fit, NodeResourcesFit)
+    assert fit.strategy == ScoringStrategy("MostAllocated", (("cpu", 1),))
+    assert fit is profile.scores[0][0]  # one instance, made with its args, for both roles
+    spread = next(f for f in profile.filters if f.name == "PodTopologySpread")
+    assert isinstance(spread, PodTopologySpread)
+    assert spread.defaults == ((1, "zone", "DoNotSchedule"),)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        pytest.param("leaderElection: {leaderElect: true}\n", "not supported: leaderElection", id="a global setting"),
+        pytest.param(
+            "profiles: [{percentageOfNodesToScore: 50}]\n",
+            "not supported: percentageOfNodesToScore",
+            id="a profile setting",
+        ),
+        pytest.param(
+            "profiles: [{plugins: {multiPoint: {enabled: [{name: VolumeBinding}]}}}]\n",
+            "VolumeBinding is not supported by this scheduler",
+            id="a kube plugin we do not have",
+        ),
+        pytest.param(
+            "profiles: [{plugins: {score: {enabled: [{name: Magic}]}}}]\n",
+            "unknown plugin 'Magic'",
+            id="an unknown plugin",
+        ),
+        pytest.param(
+            "profiles: [{plugins: {preScore: {disabled: [{name: '*'}]}}}]\n",
+            "extension point(s) not supported: preScore",
+            id="another extension point",
+        ),
+        pytest.param(
+            "profiles: [{pluginConfig: [{name: InterPodAffinity, args: {hardPodAffinityWeight: 5}}]}]\n",
+            "arguments are not supported for this plugin",
+            id="args we do not take",
+        ),
+        pytest.param(
+            "profiles: [{pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: "
+            "[{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}}]}]\n",
+            "when .defaultingType is System, .defaultConstraints must be empty",
+            id="System defaults with constraints",
+        ),
+    ],
+)
+def test_kube_configuration_mistakes_are_one_line(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, KUBE + text), "x")
+    assert "\n" not in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_another_api_version_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"apiVersion must be kubescheduler\.config\.k8s\.io/v1"):
+        load(write(tmp_path, "apiVersion: v1beta3\nkind: KubeSchedulerConfiguration\n"), "x")
