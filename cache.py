@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod
 
-from policies.framework import NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
+from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from scheduling_queue import PendingPod
 
 log = logging.getLogger("my-scheduler")
@@ -124,6 +125,12 @@ class ClusterCache:
     namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
     # Services' and controllers' selectors (PodTopologySpread's system defaults), from their informers.
     selectors: WorkloadSelectors = field(default_factory=lambda: WorkloadSelectors({}, {}))
+    # Image name → how many nodes report it (ImageLocality's spread), kept with the nodes.
+    image_nodes: Counter[str] = field(default_factory=Counter)
+
+    def objects(self) -> ClusterObjects:
+        """What the policies read besides the nodes: live views, not copies (the loop's thread owns both)."""
+        return ClusterObjects(self.namespaces, self.selectors, self.image_nodes)
 
     # --- namespaces ---------------------------------------------------------------------------------------
 
@@ -159,8 +166,11 @@ class ClusterCache:
         if info is not None:
             if info.facts == facts:
                 return False
+            self._count_images(info.facts, -1)
+            self._count_images(facts, 1)
             info.set_facts(facts)
             return True
+        self._count_images(facts, 1)
         self.nodes[facts.name] = info = NodeInfo(facts)
         for pod in self._waiting.pop(facts.name, {}).values():
             info.add_pod(pod)
@@ -170,8 +180,15 @@ class ClusterCache:
     def remove_node(self, name: str) -> None:
         info = self.nodes.pop(name, None)
         if info is not None:
+            self._count_images(info.facts, -1)
             self._waiting[name] = dict(info.pods)  # they leave when their own DELETED events come
             self._sorted = None
+
+    def _count_images(self, facts: NodeFacts, change: int) -> None:
+        for image in facts.images:
+            self.image_nodes[image] += change
+            if not self.image_nodes[image]:
+                del self.image_nodes[image]
 
     def node_list(self) -> list[NodeInfo]:
         """The nodes sorted by name (the order sampling rotates over), rebuilt only when nodes come or go."""

@@ -83,7 +83,7 @@ def _explain(api: Api, config: Config, target: str, output: str) -> int:
     cache = cache_without(api, pod)
     nodes = cache.node_list()
     # every node, every verdict, every score
-    decision = schedule(profile, pod, nodes, explain=True, namespaces=cache.namespaces, selectors=cache.selectors)
+    decision = schedule(profile, pod, nodes, explain=True, objects=cache.objects())
     report = _report(PodRef.of(pod), profile, nodes, decision)
     print(json.dumps(report, indent=2) if output == "json" else _table(report))
     return 0

@@ -426,8 +426,7 @@ class Scheduler:
             find=nodes_to_find(len(nodes)),
             start=self._start,
             cache=cache,
-            namespaces=self.cache.namespaces,
-            selectors=self.cache.selectors,
+            objects=self.cache.objects(),
         )
         # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
         self._start = (self._start + decision.examined) % max(len(nodes), 1)

@@ -13,6 +13,7 @@ from kubernetes.client import V1Pod
 from policies.framework import (
     MAX_SCORE,
     SUCCESS,
+    ClusterObjects,
     Code,
     CycleState,
     FilterPlugin,
@@ -20,7 +21,6 @@ from policies.framework import (
     PreFilterSkip,
     Profile,
     Status,
-    WorkloadSelectors,
     as_error,
     normalise,
 )
@@ -154,17 +154,17 @@ def schedule(
     start: int = 0,
     cache: FilterCache | None = None,
     explain: bool = False,
-    namespaces: Mapping[str, Mapping[str, str]] | None = None,
-    selectors: WorkloadSelectors | None = None,
+    objects: ClusterObjects | None = None,
 ) -> Decision:
     """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
     pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
 
     Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
     daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
-    status naming it (kube's framework.Error), with the verdicts gathered so far. `namespaces`: every namespace's
-    labels, for namespaceSelector (without them a selector sees only the name label); `selectors`: Services' and
-    controllers' selectors, for PodTopologySpread's system defaults (without them there are none)."""
+    status naming it (kube's framework.Error), with the verdicts gathered so far. `objects`: what the cache knows
+    of the cluster besides the nodes (namespaces' labels, Services' and controllers' selectors, image counts);
+    without them a namespaceSelector sees only the name label and there are no system default spread
+    constraints."""
     verdicts: dict[str, dict[str, Status]] = {}
     try:
         return _schedule(
@@ -176,8 +176,7 @@ def schedule(
             start=start,
             cache=cache,
             explain=explain,
-            namespaces=namespaces,
-            selectors=selectors,
+            objects=objects,
         )
     except PluginError as e:
         return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
@@ -193,10 +192,9 @@ def _schedule(
     start: int,
     cache: FilterCache | None,
     explain: bool,
-    namespaces: Mapping[str, Mapping[str, str]] | None = None,
-    selectors: WorkloadSelectors | None = None,
+    objects: ClusterObjects | None = None,
 ) -> Decision:
-    state = CycleState(nodes, namespaces, selectors)
+    state = CycleState(nodes, objects)
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]

@@ -253,20 +253,27 @@ class WorkloadSelectors:
     controllers: Mapping[tuple[str, str, str], Mapping[str, str] | V1LabelSelector] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterObjects:
+    """What the policies read of the cluster besides the nodes and their pods, kept up to date by the cache:
+    namespaces' labels (InterPodAffinity's namespaceSelector), Services' and controllers' selectors
+    (PodTopologySpread's system defaults), and how many nodes report each image (ImageLocality, as kube's
+    cache keeps ImageStateSummary.NumNodes)."""
+
+    namespaces: Mapping[str, Mapping[str, str]]
+    selectors: WorkloadSelectors
+    image_nodes: Mapping[str, int]
+
+
 class CycleState:
     """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node."""
 
-    def __init__(
-        self,
-        nodes: Sequence[NodeInfo],
-        namespaces: Mapping[str, Mapping[str, str]] | None = None,
-        selectors: WorkloadSelectors | None = None,
-    ) -> None:
+    def __init__(self, nodes: Sequence[NodeInfo], objects: ClusterObjects | None = None) -> None:
         self.nodes = nodes
-        # Services' and controllers' selectors (PodTopologySpread's system defaults); None when not known.
-        self.selectors = selectors
-        # Namespace name → its labels, for namespaceSelector; None when the caller does not know them.
-        self.namespaces = namespaces
+        # What the caller knows of the cluster besides the nodes (None: nothing; the policies then do without).
+        self.namespaces = objects.namespaces if objects else None
+        self.selectors = objects.selectors if objects else None
+        self.image_nodes = objects.image_nodes if objects else None
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
 

@@ -44,15 +44,12 @@ def calculate_priority(sum_scores: int, image_count: int) -> int:
 _SPREAD: Key[dict[str, int]] = Key("ImageLocality/nodes per image")
 
 
-def _nodes_with(images: Sequence[str], nodes: Sequence[NodeInfo]) -> dict[str, int]:
-    wanted = set(images)
-    counts = dict.fromkeys(wanted, 0)
-    for node in nodes:
-        have = node.facts.images
-        if have:
-            for name in wanted:
-                if name in have:
-                    counts[name] += 1
+def _nodes_with(images: Sequence[str], state: CycleState) -> dict[str, int]:
+    """How many nodes report each of the images: the cache's counts when it has them, else counted here."""
+    known = state.image_nodes
+    if known is not None:
+        return {name: known[name] for name in set(images) if known.get(name)}
+    counts = {name: sum(1 for n in state.nodes if name in n.facts.images) for name in set(images)}
     return {name: n for name, n in counts.items() if n}
 
 
@@ -63,12 +60,12 @@ class ImageLocality(UniformScore):
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
         """0 everywhere when no node has any of the pod's images (the common case in a cluster without
         image reports)."""
-        spread = state.memo(_SPREAD, lambda: _nodes_with(pod_images(pod), state.nodes))
+        spread = state.memo(_SPREAD, lambda: _nodes_with(pod_images(pod), state))
         return None if spread else 0.0
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         images = pod_images(pod)
-        spread = state.memo(_SPREAD, lambda: _nodes_with(images, state.nodes))
+        spread = state.memo(_SPREAD, lambda: _nodes_with(images, state))
         total_nodes = len(state.nodes)
         have = node.facts.images
         total = 0

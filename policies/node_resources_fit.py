@@ -96,7 +96,7 @@ class NodeResourcesFit:
 
     def __init__(self, strategy: ScoringStrategy | None = None) -> None:
         self.strategy = strategy or ScoringStrategy()
-        self._requests: Key[dict[str, int]] = Key(f"{self.name}/score requests")
+        self._requests: Key[list[tuple[str, int, int, bool]]] = Key(f"{self.name}/score requests")
         kind = self.strategy.type
         self._resource_score = (
             least_requested_score
@@ -108,19 +108,22 @@ class NodeResourcesFit:
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """kube's resourceAllocationScorer with the strategy's scorer (see the module docstring)."""
-        requests = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
+        # Written out by hand: it runs for every pod and every scored node.
+        wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
+        allocatable, nonzero, requested = node.allocatable, node.nonzero_requested, node.requested
+        least, ratio = self.strategy.type == LEAST_ALLOCATED, self.strategy.type == REQUESTED_TO_CAPACITY_RATIO
         total = weights = 0
-        for resource, weight in self.strategy.resources:
-            need = requests[resource]
-            if need == 0 and resource not in (CPU, MEMORY, EPHEMERAL_STORAGE):
-                continue  # kube leaves out an extended resource the pod does not ask for
-            capacity = node.allocatable.get(resource, 0)
+        for resource, weight, need, scoring_default in wanted:
+            capacity = allocatable.get(resource, 0)
             if capacity == 0:
                 continue
-            used = node.nonzero_requested if resource in (CPU, MEMORY) else node.requested
-            resource_score = self._resource_score(used.get(resource, 0) + need, capacity)
-            if self.strategy.type == REQUESTED_TO_CAPACITY_RATIO and resource_score <= 0:
-                continue  # kube's RequestedToCapacityRatio counts only resources that score
+            used = (nonzero if scoring_default else requested).get(resource, 0) + need
+            if least:
+                resource_score = 0 if used > capacity else (capacity - used) * MAX_SCORE // capacity
+            else:
+                resource_score = self._resource_score(used, capacity)
+                if ratio and resource_score <= 0:
+                    continue  # kube's RequestedToCapacityRatio counts only resources that score
             total += resource_score * weight
             weights += weight
         if weights == 0:
@@ -149,10 +152,19 @@ def requested_fractions(
     return [min(requested.get(r, 0) / allocatable[r], 1.0) for r in resources if allocatable.get(r, 0) > 0]
 
 
-def _score_requests(pod: V1Pod, resources: Sequence[tuple[str, int]]) -> dict[str, int]:
-    """What the pod asks of each scored resource: cpu and memory with kube's scoring defaults."""
+def _score_requests(pod: V1Pod, resources: Sequence[tuple[str, int]]) -> list[tuple[str, int, int, bool]]:
+    """(resource, weight, what the pod asks, whether the scoring defaults apply) for each scored resource: cpu
+    and memory count 100m / 200Mi for containers without requests, on the pod and on the node (kube's
+    NonZeroRequested); an extended resource the pod does not ask for is left out, as kube does."""
     nonzero, real = nonzero_requests(pod), pod_requests(pod)
-    return {r: (nonzero if r in (CPU, MEMORY) else real).get(r, 0) for r, _ in resources}
+    out = []
+    for resource, weight in resources:
+        scoring_default = resource in (CPU, MEMORY)
+        need = (nonzero if scoring_default else real).get(resource, 0)
+        if need == 0 and resource not in (CPU, MEMORY, EPHEMERAL_STORAGE):
+            continue
+        out.append((resource, weight, need, scoring_default))
+    return out
 
 
 class LeastAllocated(NodeResourcesFit):

@@ -207,3 +207,13 @@ def test_namespaces_and_selectors_follow_their_informers(cache: ClusterCache) ->
 def test_node_images_are_facts() -> None:
     facts = node_facts(node("n", images={"app:v1": 5}).to_dict())
     assert facts.images == {"app:v1": 5}
+
+
+def test_image_counts_follow_the_nodes(cache: ClusterCache) -> None:
+    cache.set_node(node_facts(node("a", images={"app:v1": 5, "db:v1": 7}).to_dict()))
+    cache.set_node(node_facts(node("b", images={"app:v1": 5}).to_dict()))
+    assert cache.objects().image_nodes == {"app:v1": 2, "db:v1": 1}
+    cache.set_node(node_facts(node("a", images={"app:v1": 5}).to_dict()))
+    assert cache.image_nodes == {"app:v1": 2}
+    cache.remove_node("b")
+    assert cache.image_nodes == {"app:v1": 1}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.framework import CycleState, NodeInfo
+from policies.framework import ClusterObjects, CycleState, NodeInfo, WorkloadSelectors
 from policies.inter_pod_affinity import (
     AFFINITY_MISMATCH,
     ANTI_AFFINITY_MISMATCH,
@@ -193,7 +193,8 @@ def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:
 def affinity_scores(
     new_pod: V1Pod, nodes: list[NodeInfo], namespaces: dict[str, dict[str, str]] | None = None
 ) -> dict[str, float]:
-    cycle = CycleState(nodes, namespaces)
+    objects = ClusterObjects(namespaces, WorkloadSelectors(), {}) if namespaces is not None else None
+    cycle = CycleState(nodes, objects)
     plugin = InterPodAffinity()
     uniform = plugin.uniform_score(new_pod, cycle)
     return {n.name: uniform if uniform is not None else plugin.score(new_pod, n, cycle) for n in nodes}

@@ -11,7 +11,7 @@ import pytest
 from kubernetes.client import V1Pod
 
 from policies.algorithm import schedule
-from policies.framework import NodeInfo, Profile, WorkloadSelectors
+from policies.framework import ClusterObjects, NodeInfo, Profile, WorkloadSelectors
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
 from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread, system_default_constraints
@@ -342,7 +342,7 @@ def test_system_defaults_score_nodes_without_a_zone_on_their_hostname() -> None:
     nodes = [*three_zones(), node_with_pods("d", pods=[web("w4", "d")])]
     plugin = PodTopologySpread()
     profile = Profile("t", (NodeResourcesFit(),), ((plugin, 1),))
-    decision = schedule(profile, incoming(), nodes, explain=True, selectors=WEB_SERVICE)
+    decision = schedule(profile, incoming(), nodes, explain=True, objects=ClusterObjects({}, WEB_SERVICE, {}))
     by_node = {name: scores[plugin.name] for name, scores in decision.scores.items()}
     # raw: hostname weight log(4 + 2), zone weight log(3 + 2), plus maxSkew - 1 each: a=2*1.79+2+2*1.61+4=12.8→13,
     # b=1.79+2+1.61+4=9.4→9, c=6, d=1.79+2=3.8→4; normalised (max + min - s) * 100 // max.
