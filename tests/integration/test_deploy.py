@@ -218,10 +218,13 @@ def test_the_deployment_reads_the_policy_from_the_mounted_config_map() -> None:
     (profile,) = parse(yaml.safe_load(config_map["data"][Path(CONFIG_PATH).name]), "unused")
     assert profile.scheduler_name == NAME
     assert [(plugin.name, weight) for plugin, weight in profile.scores] == [
-        ("LeastAllocated", 1),
-        ("SelectorSpread", 1),
         ("TaintToleration", 3),
         ("NodeAffinity", 2),
+        ("LeastAllocated", 1),  # kube's default NodeResourcesFit score, under the name the e2e edits
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
     ]
 
 
