@@ -191,7 +191,12 @@ class Scheduler:
         """The handler of one kind's informer (LIST items carry no `kind`)."""
 
         def handle(kind: str, obj: dict[str, Any]) -> None:
-            (_, namespace, name), selector = workload_selector(what, obj)
+            try:
+                (_, namespace, name), selector = workload_selector(what, obj)
+            except Exception:  # one unreadable object must not stop its informer
+                meta = obj.get("metadata") or {}
+                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
+                return
             # (kind, namespace, name) as one string: namespaces and names never hold a "/"
             self.inbox.put(("selector", f"{what}/{namespace}/{name}", None if kind == "DELETED" else selector))
             self.wake.set()
