@@ -54,11 +54,13 @@ def run_scores(
     state.scored = nodes
     totals = [0.0] * len(nodes)
     per_plugin: dict[str, list[float]] = {}
-    for plugin, weight, uniform in profile.weighted_scores:
+    for (plugin, weight, uniform), batch in zip(profile.weighted_scores, profile.batch_scores, strict=True):
         try:
             same = uniform.uniform_score(pod, state) if uniform else None
             if same is not None:
                 normalised = [float(same)] * len(nodes)
+            elif batch is not None:
+                normalised = normalise(batch.score_all(pod, nodes, state), plugin.normalize)
             else:
                 normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
             if any(not 0 <= s <= MAX_SCORE for s in normalised):

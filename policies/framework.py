@@ -323,6 +323,15 @@ class UniformScore(Protocol):
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None: ...
 
 
+@runtime_checkable
+class BatchScore(Protocol):
+    """A score that scores all the nodes in one call (the same numbers as `score` node by node): for the
+    per-node arithmetic that runs for every pod and scored node, where a call per node is most of the cost."""
+
+    @abstractmethod
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]: ...
+
+
 def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
     """kube's DefaultNormalizeScore: scale so the best raw score maps to MAX_SCORE."""
     if mode is Normalize.NONE:
@@ -351,6 +360,8 @@ class Profile:
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
     # (plugin, weight, the plugin again when it can give a uniform score, else None)
+    # Each score plugin again when it can score all nodes in one call (BatchScore), else None; as `scores`.
+    batch_scores: tuple[BatchScore | None, ...] = field(init=False, repr=False, compare=False)
     weighted_scores: tuple[tuple[ScorePlugin, int, UniformScore | None], ...] = field(
         init=False, repr=False, compare=False
     )
@@ -367,4 +378,7 @@ class Profile:
             self,
             "weighted_scores",
             tuple((p, w, p if isinstance(p, UniformScore) else None) for p, w in self.scores),
+        )
+        object.__setattr__(
+            self, "batch_scores", tuple(p if isinstance(p, BatchScore) else None for p, _ in self.scores)
         )

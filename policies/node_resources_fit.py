@@ -18,7 +18,17 @@ from typing import ClassVar
 
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, SUCCESS, CycleState, Key, NodeInfo, Normalize, Status, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    BatchScore,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    Status,
+    unschedulable,
+)
 from policies.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
@@ -89,7 +99,7 @@ def _ratio_scorer(shape: Sequence[tuple[int, int]]) -> Callable[[int, int], int]
     return score
 
 
-class NodeResourcesFit:
+class NodeResourcesFit(BatchScore):
     name = "NodeResourcesFit"
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
@@ -108,29 +118,37 @@ class NodeResourcesFit:
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """kube's resourceAllocationScorer with the strategy's scorer (see the module docstring)."""
+        return self.score_all(pod, [node], state)[0]
+
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]:
         # Written out by hand: it runs for every pod and every scored node.
         wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
-        allocatable, nonzero, requested = node.allocatable, node.nonzero_requested, node.requested
         least, ratio = self.strategy.type == LEAST_ALLOCATED, self.strategy.type == REQUESTED_TO_CAPACITY_RATIO
-        total = weights = 0
-        for resource, weight, need, scoring_default in wanted:
-            capacity = allocatable.get(resource, 0)
-            if capacity == 0:
-                continue
-            used = (nonzero if scoring_default else requested).get(resource, 0) + need
-            if least:
-                resource_score = 0 if used > capacity else (capacity - used) * MAX_SCORE // capacity
+        resource_score_of = self._resource_score
+        out = []
+        for node in nodes:
+            allocatable, nonzero, requested = node.allocatable, node.nonzero_requested, node.requested
+            total = weights = 0
+            for resource, weight, need, scoring_default in wanted:
+                capacity = allocatable.get(resource, 0)
+                if capacity == 0:
+                    continue
+                used = (nonzero if scoring_default else requested).get(resource, 0) + need
+                if least:
+                    resource_score = 0 if used > capacity else (capacity - used) * MAX_SCORE // capacity
+                else:
+                    resource_score = resource_score_of(used, capacity)
+                    if ratio and resource_score <= 0:
+                        continue  # kube's RequestedToCapacityRatio counts only resources that score
+                total += resource_score * weight
+                weights += weight
+            if weights == 0:
+                out.append(0.0)
+            elif ratio:
+                out.append(float(math.floor(total / weights + 0.5)))  # Go's math.Round: half away from zero
             else:
-                resource_score = self._resource_score(used, capacity)
-                if ratio and resource_score <= 0:
-                    continue  # kube's RequestedToCapacityRatio counts only resources that score
-            total += resource_score * weight
-            weights += weight
-        if weights == 0:
-            return 0.0
-        if self.strategy.type == REQUESTED_TO_CAPACITY_RATIO:
-            return float(math.floor(total / weights + 0.5))  # Go's math.Round: half away from zero
-        return float(total // weights)
+                out.append(float(total // weights))
+        return out
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
