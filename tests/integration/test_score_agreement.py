@@ -338,8 +338,12 @@ def compare(
     agrees = kube_node in totals and top is not None and totals[kube_node] >= top - 1e-6
     if agrees and not (strict and not same_table(ours, theirs)):
         return None
-    rows = {
-        r["node"]: {"ours": {**r["scores"], "total": r["total"]}, "kube": {**theirs.get(r["node"], {})}}
+    weights = ours["weights"]
+    rows = {  # both weighted, as kube logs them
+        r["node"]: {
+            "ours": {**{name: v * weights[name] for name, v in r["scores"].items()}, "total": r["total"]},
+            "kube": {**theirs.get(r["node"], {})},
+        }
         for r in ours["nodes"]
         if r["node"].startswith(f"{s.id}-")
     }
