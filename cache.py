@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubernetes.client import V1Node, V1Pod, V1PodDisruptionBudget
+from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBudget
 
-from policies.framework import NodeFacts, NodeInfo, PodInfo
+from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from policies.preemption import Budget
 from scheduling_queue import PendingPod
 
@@ -34,6 +35,29 @@ def node_facts(obj: dict[str, Any]) -> NodeFacts:
     node = V1Node.from_dict(obj)
     assert node is not None  # from_dict returns None only for None
     return NodeFacts.of(node)
+
+
+def namespace_labels(obj: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(name, labels) of a Namespace object."""
+    meta = obj["metadata"]
+    return meta["name"], meta.get("labels") or {}
+
+
+SelectorKey = tuple[str, str, str]  # (kind, namespace, name)
+SELECTOR_KINDS = ("Service", "ReplicationController", "ReplicaSet", "StatefulSet")
+
+
+def workload_selector(kind: str, obj: dict[str, Any]) -> tuple[SelectorKey, Mapping[str, str] | V1LabelSelector | None]:
+    """((kind, namespace, name), selector) of a Service or controller: a map for a Service (None without one)
+    and a ReplicationController, a label selector for a ReplicaSet and a StatefulSet."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    key = (kind, meta.get("namespace", ""), meta["name"])
+    raw = spec.get("selector")
+    if raw is None:
+        return key, None
+    if kind in ("Service", "ReplicationController"):
+        return key, dict(raw)
+    return key, V1LabelSelector.from_dict(raw)
 
 
 def pod_model(obj: dict[str, Any]) -> V1Pod:
@@ -109,6 +133,42 @@ class ClusterCache:
     # Pending pods a preemption nominated to a node (kube's nominator): uid → the pod on that node.
     _nominated: dict[str, PodInfo] = field(default_factory=dict)
     _by_node: dict[str, list[PodInfo]] | None = None
+    # Namespace name → its labels (InterPodAffinity's namespaceSelector), from the Namespace informer.
+    namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    # Services' and controllers' selectors (PodTopologySpread's system defaults), from their informers.
+    selectors: WorkloadSelectors = field(default_factory=lambda: WorkloadSelectors({}, {}))
+    # Image name → how many nodes report it (ImageLocality's spread), kept with the nodes.
+    image_nodes: Counter[str] = field(default_factory=Counter)
+
+    def objects(self) -> ClusterObjects:
+        """What the policies read besides the nodes: live views, not copies (the loop's thread owns both)."""
+        return ClusterObjects(self.namespaces, self.selectors, self.image_nodes)
+
+    # --- namespaces ---------------------------------------------------------------------------------------
+
+    def set_namespace(self, name: str, labels: Mapping[str, str] | None) -> None:
+        """A namespace's labels; None when it is gone."""
+        if labels is None:
+            self.namespaces.pop(name, None)
+        else:
+            self.namespaces[name] = labels
+
+    def set_selector(self, key: SelectorKey, selector: Mapping[str, str] | V1LabelSelector | None) -> None:
+        """A Service's or controller's selector (see `workload_selector`); None when it is gone or has none."""
+        kind, namespace, name = key
+        services = self.selectors.services
+        controllers = self.selectors.controllers
+        assert isinstance(services, dict) and isinstance(controllers, dict)  # this cache's own
+        if kind == "Service":
+            in_namespace = services.setdefault(namespace, {})
+            if isinstance(selector, Mapping):
+                in_namespace[name] = selector
+            else:
+                in_namespace.pop(name, None)
+        elif selector is None:
+            controllers.pop(key, None)
+        else:
+            controllers[key] = selector
 
     # --- nodes --------------------------------------------------------------------------------------------
 
@@ -118,8 +178,11 @@ class ClusterCache:
         if info is not None:
             if info.facts == facts:
                 return False
+            self._count_images(info.facts, -1)
+            self._count_images(facts, 1)
             info.set_facts(facts)
             return True
+        self._count_images(facts, 1)
         self.nodes[facts.name] = info = NodeInfo(facts)
         for pod in self._waiting.pop(facts.name, {}).values():
             info.add_pod(pod)
@@ -129,8 +192,15 @@ class ClusterCache:
     def remove_node(self, name: str) -> None:
         info = self.nodes.pop(name, None)
         if info is not None:
+            self._count_images(info.facts, -1)
             self._waiting[name] = dict(info.pods)  # they leave when their own DELETED events come
             self._sorted = None
+
+    def _count_images(self, facts: NodeFacts, change: int) -> None:
+        for image in facts.images:
+            self.image_nodes[image] += change
+            if not self.image_nodes[image]:
+                del self.image_nodes[image]
 
     def node_list(self) -> list[NodeInfo]:
         """The nodes sorted by name (the order sampling rotates over), rebuilt only when nodes come or go."""

@@ -54,8 +54,14 @@ def profile_for(config: Config, pod: V1Pod) -> Profile:
     return by_name.get(str(name), config.profiles[0])
 
 
-def cluster_without(api: Api, pod: V1Pod, *, budgets: bool = False) -> ClusterCache:
+def cluster_without(api: Api, pod: V1Pod) -> list[NodeInfo]:
     """Nodes with their pods, leaving out the pod being judged (it may already be bound)."""
+    return cache_without(api, pod).node_list()
+
+
+def cache_without(api: Api, pod: V1Pod, *, budgets: bool = False) -> ClusterCache:
+    """The cluster read once (nodes, assigned pods, namespaces, selectors and, with `budgets`,
+    PodDisruptionBudgets), leaving out the pod being judged."""
     cache = list_cluster(api, time.monotonic, budgets=budgets)
     cache.remove_pod(PodRef.of(pod).uid)
     return cache
@@ -76,9 +82,10 @@ def explain(api: Api, config: Config, target: str, output: str) -> int:
 def _explain(api: Api, config: Config, target: str, output: str) -> int:
     pod = read_pod(api, target)
     profile = profile_for(config, pod)
-    cache = cluster_without(api, pod, budgets=profile.preemption)
+    cache = cache_without(api, pod, budgets=profile.preemption)
     nodes = cache.node_list()
-    decision = schedule(profile, pod, nodes, explain=True)  # every node, every verdict, every score
+    # every node, every verdict, every score
+    decision = schedule(profile, pod, nodes, explain=True, objects=cache.objects())
     report = _report(PodRef.of(pod), profile, nodes, decision)
     if decision.node is None and decision.status.code is Code.UNSCHEDULABLE and profile.preemption:
         report["preemption"] = _preemption(profile, pod, cache, decision)
@@ -89,7 +96,8 @@ def _explain(api: Api, config: Config, target: str, output: str) -> int:
 def _preemption(profile: Profile, pod: V1Pod, cache: ClusterCache, decision: Decision) -> dict[str, Any]:
     """What DefaultPreemption would do for this unschedulable pod (nothing is deleted): the node it would
     nominate and the victims it would evict, or why it cannot help."""
-    result = preempt(profile, pod, cache.node_list(), decision.verdicts, list(cache.budgets.values()))
+    budgets = list(cache.budgets.values())
+    result = preempt(profile, pod, cache.node_list(), decision.verdicts, budgets, objects=cache.objects())
     candidate = result.candidate
     return {
         "node": candidate.node if candidate else None,

@@ -12,6 +12,7 @@ compact record the scheduler keeps), and it has no hook to keep less.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from cache import ClusterCache, budget, node_facts, pod_info
+from cache import SELECTOR_KINDS, ClusterCache, budget, namespace_labels, node_facts, pod_info, workload_selector
 from kubeapi import ASSIGNED, Api, describe
 
 log = logging.getLogger("my-scheduler")
@@ -139,13 +140,20 @@ class Informer:
         return version
 
 
+def _set_selector(cache: ClusterCache, kind: str, _: str, obj: dict[str, Any]) -> None:
+    cache.set_selector(*workload_selector(kind, obj))
+
+
 def list_cluster(api: Api, clock: Callable[[], float], *, budgets: bool = False) -> ClusterCache:
-    """The cluster read once (nodes, assigned pods and, with `budgets`, PodDisruptionBudgets) through the daemon's
-    own informer and cache code: for `explain`, `bind` and the tests that compare the daemon's cache with a fresh
-    LIST."""
+    """The cluster read once (nodes, assigned pods, namespaces, Services' and controllers' selectors and, with
+    `budgets`, PodDisruptionBudgets) through the daemon's own informer and cache code: for `explain`, `bind` and
+    the tests that compare the daemon's cache with a fresh LIST."""
     cache, stop = ClusterCache(clock), threading.Event()
     Informer(api, "Node", "", lambda _, obj: cache.set_node(node_facts(obj)), stop).list()
     Informer(api, "Pod", ASSIGNED, lambda _, obj: cache.add_pod(pod_info(obj)), stop).list()
+    Informer(api, "Namespace", "", lambda _, obj: cache.set_namespace(*namespace_labels(obj)), stop).list()
+    for kind in SELECTOR_KINDS:
+        Informer(api, kind, "", functools.partial(_set_selector, cache, kind), stop).list()
     if budgets:
         Informer(
             api, "PodDisruptionBudget", "", lambda _, obj: cache.set_budget(obj["metadata"]["uid"], budget(obj)), stop

@@ -41,6 +41,11 @@ PATHS = {  # what the informers LIST and WATCH
     "Node": "/api/v1/nodes",
     "Pod": "/api/v1/pods",
     "PodDisruptionBudget": "/apis/policy/v1/poddisruptionbudgets",
+    "Namespace": "/api/v1/namespaces",
+    "Service": "/api/v1/services",
+    "ReplicationController": "/api/v1/replicationcontrollers",
+    "ReplicaSet": "/apis/apps/v1/replicasets",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
 }
 
 

@@ -36,7 +36,7 @@ def _manual_bind(api: Api, config: Config, target: str, node: str, *, force: boo
         if e.status == 404:
             raise UsageError(f"node {node} not found") from e
         raise
-    nodes = cluster_without(api, pod).node_list()
+    nodes = cluster_without(api, pod)
     target_node = next(n for n in nodes if n.name == node)
     failed = reasons(run_filters(profile_for(config, pod), pod, target_node, CycleState(nodes)))
     if failed and not force:

@@ -26,7 +26,18 @@ from typing import Any
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
-from cache import ClusterCache, budget, compact, node_facts, pending_pod, pod_info, pod_model
+from cache import (
+    SELECTOR_KINDS,
+    ClusterCache,
+    budget,
+    compact,
+    namespace_labels,
+    node_facts,
+    pending_pod,
+    pod_info,
+    pod_model,
+    workload_selector,
+)
 from cli import Config, make_config, parse_args
 from informer import Informer
 from kubeapi import (
@@ -144,6 +155,9 @@ class Scheduler:
         self.informers = [
             Informer(api, "Node", "", self._on_node, self.stop),
             Informer(api, "Pod", ASSIGNED, self._on_assigned, self.stop),
+            Informer(api, "Namespace", "", self._on_namespace, self.stop),  # namespaceSelector's labels
+            # Services' and controllers' selectors: PodTopologySpread's system defaults
+            *(Informer(api, kind, "", self._on_selector(kind), self.stop) for kind in SELECTOR_KINDS),
         ]
         if config.mode == "watch":
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
@@ -188,6 +202,27 @@ class Scheduler:
     def _on_budget(self, kind: str, obj: dict[str, Any]) -> None:
         self._deliver("budget", kind, obj, budget)
 
+    def _on_namespace(self, kind: str, obj: dict[str, Any]) -> None:
+        name, labels = namespace_labels(obj)
+        self.inbox.put(("namespace", name, None if kind == "DELETED" else labels))
+        self.wake.set()
+
+    def _on_selector(self, what: str) -> Callable[[str, dict[str, Any]], None]:
+        """The handler of one kind's informer (LIST items carry no `kind`)."""
+
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            try:
+                (_, namespace, name), selector = workload_selector(what, obj)
+            except Exception:  # one unreadable object must not stop its informer
+                meta = obj.get("metadata") or {}
+                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
+                return
+            # (kind, namespace, name) as one string: namespaces and names never hold a "/"
+            self.inbox.put(("selector", f"{what}/{namespace}/{name}", None if kind == "DELETED" else selector))
+            self.wake.set()
+
+        return handle
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -225,7 +260,12 @@ class Scheduler:
                 # Not ours to confirm after all (forgotten, or confirmed already): read it now, in its place
                 # among the events, as any other assigned pod.
                 what, record = "pod", pod_info(record)
-            if what == "node":
+            if what == "namespace":
+                self.cache.set_namespace(key, record)
+            elif what == "selector":
+                what, namespace, name = key.split("/", 2)
+                self.cache.set_selector((what, namespace, name), record)
+            elif what == "node":
                 if record is None:
                     self.cache.remove_node(key)
                 elif self.cache.set_node(record):
@@ -435,6 +475,7 @@ class Scheduler:
             start=self._start,
             cache=cache,
             nominated=self.cache.nominated(),
+            objects=self.cache.objects(),
         )
         # kube's nextStartNodeIndex: the next pod starts where this one's search stopped.
         self._start = (self._start + decision.examined) % max(len(nodes), 1)
@@ -457,7 +498,9 @@ class Scheduler:
         nominated = self.cache.nominated()
         budgets = list(self.cache.budgets.values())
         PREEMPTION_ATTEMPTS.inc()
-        result = preempt(profile, pod, nodes, decision.verdicts, budgets, nominated=nominated)
+        result = preempt(
+            profile, pod, nodes, decision.verdicts, budgets, nominated=nominated, objects=self.cache.objects()
+        )
         message = fit_error_with_preemption(decision.message, result)
         if result.candidate is None:
             if not result.clear_nomination:

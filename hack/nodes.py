@@ -31,7 +31,9 @@ def node_manifest(
     taints: list[dict[str, str]] | None = None,
     ready: bool = True,
     cordoned: bool = False,
+    images: list[tuple[list[str], int]] | None = None,
 ) -> dict[str, Any]:
+    """A Node with its status; `images` are the node's `status.images` (names, sizeBytes)."""
     resources = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": ephemeral_storage, **(extended or {})}
     return {
         "apiVersion": "v1",
@@ -45,6 +47,7 @@ def node_manifest(
             "capacity": resources,
             "allocatable": resources,
             "conditions": [{"type": "Ready", "status": "True" if ready else "False", "reason": "Simulated"}],
+            **({"images": [{"names": names, "sizeBytes": size} for names, size in images]} if images else {}),
         },
     }
 

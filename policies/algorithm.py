@@ -13,6 +13,7 @@ from kubernetes.client import V1Pod
 from policies.framework import (
     MAX_SCORE,
     SUCCESS,
+    ClusterObjects,
     Code,
     CycleState,
     FilterPlugin,
@@ -133,11 +134,13 @@ def run_scores(
     state.scored = nodes
     totals = [0.0] * len(nodes)
     per_plugin: dict[str, list[float]] = {}
-    for plugin, weight, uniform in profile.weighted_scores:
+    for (plugin, weight, uniform), batch in zip(profile.weighted_scores, profile.batch_scores, strict=True):
         try:
             same = uniform.uniform_score(pod, state) if uniform else None
             if same is not None:
                 normalised = [float(same)] * len(nodes)
+            elif batch is not None:
+                normalised = normalise(batch.score_all(pod, nodes, state), plugin.normalize)
             else:
                 normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
             if any(not 0 <= s <= MAX_SCORE for s in normalised):
@@ -285,6 +288,7 @@ def schedule(
     cache: FilterCache | None = None,
     explain: bool = False,
     nominated: Mapping[str, Sequence[PodInfo]] | None = None,
+    objects: ClusterObjects | None = None,
 ) -> Decision:
     """Filter nodes from `start` (rotating, as kube does) until `find` feasible ones are found, score them,
     pick the best (ties: lowest node name). A pod that fits nowhere has been checked against every node.
@@ -296,7 +300,10 @@ def schedule(
 
     Only `explain` (or a pod that fits nowhere) keeps every filter's verdict and every plugin's score; the
     daemon's path stops at a node's first failing filter. A plugin that raises makes the decision an ERROR
-    status naming it (kube's framework.Error), with the verdicts gathered so far."""
+    status naming it (kube's framework.Error), with the verdicts gathered so far. `objects`: what the cache knows
+    of the cluster besides the nodes (namespaces' labels, Services' and controllers' selectors, image counts);
+    without them a namespaceSelector sees only the name label and there are no system default spread
+    constraints."""
     verdicts: dict[str, dict[str, Status]] = {}
     try:
         return _schedule(
@@ -309,6 +316,7 @@ def schedule(
             cache=cache,
             explain=explain,
             nominated=nominated,
+            objects=objects,
         )
     except PluginError as e:
         return Decision(None, e.status.reasons[0], verdicts, {}, {}, e.status)
@@ -325,8 +333,9 @@ def _schedule(
     cache: FilterCache | None,
     explain: bool,
     nominated: Mapping[str, Sequence[PodInfo]] | None,
+    objects: ClusterObjects | None = None,
 ) -> Decision:
-    state = CycleState(nodes)
+    state = CycleState(nodes, objects)
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]

@@ -9,13 +9,14 @@ runs them). Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import sys
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from kubernetes.client import V1Affinity, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus, V1Taint
+from kubernetes.client import V1Affinity, V1LabelSelector, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus, V1Taint
 
 from policies.resources import (
     Resources,
@@ -139,6 +140,8 @@ class NodeFacts:
     unschedulable: bool
     ready: str | None  # the Ready condition's status, None when there is none
     allocatable: Resources
+    # status.images: each name the node reports → that image's size in bytes (ImageLocality).
+    images: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, node: V1Node) -> NodeFacts:
@@ -151,7 +154,15 @@ class NodeFacts:
             unschedulable=bool(spec and spec.unschedulable),
             ready=next((c.status for c in conditions if c.type == "Ready"), None),
             allocatable=allocatable(node),
+            images=node_images(node),
         )
+
+
+def node_images(node: V1Node) -> dict[str, int]:
+    """Every name of every image in status.images with its size, names interned: nodes of one cluster report
+    the same images, so their names are held once (kube's cache keeps one ImageStateSummary per name)."""
+    images = (node.status.images if node.status else None) or []
+    return {sys.intern(name): int(image.size_bytes or 0) for image in images for name in image.names or []}
 
 
 @dataclass(slots=True, eq=False)
@@ -169,6 +180,9 @@ class NodeInfo:
     # Pods with required anti-affinity (kube's PodsWithRequiredAntiAffinity): every pod being scheduled must be
     # checked against their terms, and scanning all pods for them would make that O(pods) per pod.
     anti_affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
+    # Pods with any pod (anti-)affinity term (kube's PodsWithAffinity): InterPodAffinity's score reads their
+    # terms for every pod being scheduled.
+    affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
     # The facts again as plain attributes: filters and scores read them for every pod and node.
     name: str = field(init=False)
     labels: Mapping[str, str] = field(init=False)
@@ -203,6 +217,7 @@ class NodeInfo:
             Counter(self.used_ports),
             Counter(self.workloads),
             dict(self.anti_affinity_pods),
+            dict(self.affinity_pods),
         )
 
     def add_pod(self, pod: PodInfo) -> None:
@@ -216,6 +231,8 @@ class NodeInfo:
             self.workloads[pod.workload] += 1
         if pod.required_anti_affinity:
             self.anti_affinity_pods[pod.uid] = pod
+        if pod.affinity is not None:
+            self.affinity_pods[pod.uid] = pod
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         pod = self.pods.pop(uid, None)
@@ -227,6 +244,7 @@ class NodeInfo:
         if pod.workload:
             _take(self.workloads, ((pod.workload, 1),))
         self.anti_affinity_pods.pop(uid, None)
+        self.affinity_pods.pop(uid, None)
         return pod
 
 
@@ -272,6 +290,28 @@ class Key(Generic[_T]):
         return f"Key({self.name!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkloadSelectors:
+    """What kube's DefaultSelector reads, for PodTopologySpread's system defaults: per namespace the selectors
+    of its Services (those with one) by name, and the selectors of controllers by (kind, namespace, name) — a
+    ReplicationController's as a map, a ReplicaSet's or StatefulSet's as a label selector."""
+
+    services: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # ns → name → selector
+    controllers: Mapping[tuple[str, str, str], Mapping[str, str] | V1LabelSelector] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterObjects:
+    """What the policies read of the cluster besides the nodes and their pods, kept up to date by the cache:
+    namespaces' labels (InterPodAffinity's namespaceSelector), Services' and controllers' selectors
+    (PodTopologySpread's system defaults), and how many nodes report each image (ImageLocality, as kube's
+    cache keeps ImageStateSummary.NumNodes)."""
+
+    namespaces: Mapping[str, Mapping[str, str]]
+    selectors: WorkloadSelectors
+    image_nodes: Mapping[str, int]
+
+
 class CycleState:
     """Per-pod scratch space, so a plugin computes cluster-wide facts once per pod, not once per node.
 
@@ -279,8 +319,12 @@ class CycleState:
     nominated pods added): `base` and `change` let a plugin adjust its facts from the base state's for that one
     node instead of recounting the cluster (kube's PreFilterExtensions AddPod/RemovePod on a cloned state)."""
 
-    def __init__(self, nodes: Sequence[NodeInfo]) -> None:
+    def __init__(self, nodes: Sequence[NodeInfo], objects: ClusterObjects | None = None) -> None:
         self.nodes = nodes
+        # What the caller knows of the cluster besides the nodes (None: nothing; the policies then do without).
+        self.namespaces = objects.namespaces if objects else None
+        self.selectors = objects.selectors if objects else None
+        self.image_nodes = objects.image_nodes if objects else None
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
         self.base: CycleState | None = None
@@ -291,6 +335,7 @@ class CycleState:
         self.nodes[index]. `nodes` may be reused across calls while the clone changes; each call starts afresh."""
         root = self.base or self
         derived = CycleState(nodes)
+        derived.namespaces, derived.selectors, derived.image_nodes = root.namespaces, root.selectors, root.image_nodes
         derived.base, derived.change = root, (root.nodes[index], nodes[index])
         return derived
 
@@ -342,6 +387,15 @@ class UniformScore(Protocol):
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None: ...
 
 
+@runtime_checkable
+class BatchScore(Protocol):
+    """A score that scores all the nodes in one call (the same numbers as `score` node by node): for the
+    per-node arithmetic that runs for every pod and scored node, where a call per node is most of the cost."""
+
+    @abstractmethod
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]: ...
+
+
 def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
     """kube's DefaultNormalizeScore: scale so the best raw score maps to MAX_SCORE."""
     if mode is Normalize.NONE:
@@ -349,7 +403,10 @@ def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
     top = max(scores, default=0)
     if top <= 0:
         return [float(MAX_SCORE) if mode is Normalize.REVERSE else 0.0 for _ in scores]
-    scaled = [s * MAX_SCORE / top for s in scores]
+    if all(float(s).is_integer() for s in scores):  # kube's int64 arithmetic: floor, as kube's scores do
+        scaled = [float(int(s) * MAX_SCORE // int(top)) for s in scores]
+    else:
+        scaled = [s * MAX_SCORE / top for s in scores]
     return [MAX_SCORE - s for s in scaled] if mode is Normalize.REVERSE else scaled
 
 
@@ -368,6 +425,8 @@ class Profile:
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
     # (plugin, weight, the plugin again when it can give a uniform score, else None)
+    # Each score plugin again when it can score all nodes in one call (BatchScore), else None; as `scores`.
+    batch_scores: tuple[BatchScore | None, ...] = field(init=False, repr=False, compare=False)
     weighted_scores: tuple[tuple[ScorePlugin, int, UniformScore | None], ...] = field(
         init=False, repr=False, compare=False
     )
@@ -384,4 +443,7 @@ class Profile:
             self,
             "weighted_scores",
             tuple((p, w, p if isinstance(p, UniformScore) else None) for p, w in self.scores),
+        )
+        object.__setattr__(
+            self, "batch_scores", tuple(p if isinstance(p, BatchScore) else None for p, _ in self.scores)
         )

@@ -1,4 +1,6 @@
-"""InterPodAffinity (filter): required pod affinity and anti-affinity, as kube-scheduler v1.37 checks them.
+"""InterPodAffinity: required pod affinity and anti-affinity (filter) and preferred terms (score), as
+kube-scheduler v1.37 checks and scores them (interpodaffinity/filtering.go, scoring.go; the score is described
+at `_score_state`).
 
 A term (`labelSelector`, `topologyKey`, `namespaces`/`namespaceSelector`) matches a pod in one of its
 namespaces (the owner's own when neither is given) whose labels match the selector. A topology domain is
@@ -11,21 +13,34 @@ A node is rejected, in this order, when
 3. an existing pod's required anti-affinity term matches the incoming pod and that pod runs in the node's
    domain of its term (the symmetric rule).
 
-Difference from kube-scheduler: we do not read Namespace objects, so a `namespaceSelector` sees only the
+A `namespaceSelector` is matched against the namespaces' labels when the caller knows them
+(`CycleState.namespaces`, from the cache's Namespace informer); otherwise it sees only the
 `kubernetes.io/metadata.name` label every namespace carries (`{}` still means all namespaces).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
-from policies.framework import SUCCESS, CycleState, Key, NodeInfo, PreFilterSkip, Status, unresolvable, unschedulable
+from policies.framework import (
+    MAX_SCORE,
+    SUCCESS,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    PreFilterSkip,
+    Status,
+    UniformScore,
+    unresolvable,
+    unschedulable,
+)
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -41,9 +56,15 @@ class Term:
     namespaces: frozenset[str]
     namespace_selector: V1LabelSelector | None
 
-    def matches(self, namespace: str, pod_labels: Mapping[str, str]) -> bool:
+    def matches(
+        self,
+        namespace: str,
+        pod_labels: Mapping[str, str],
+        namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> bool:
+        """`namespaces`: every namespace's labels, when known (else a selector sees only the name label)."""
         in_scope = namespace in self.namespaces or labels.matches(
-            self.namespace_selector, labels.namespace_labels(namespace)
+            self.namespace_selector, labels.namespace_labels(namespace, namespaces)
         )
         return in_scope and labels.matches(self.selector, pod_labels)
 
@@ -78,13 +99,22 @@ class _State:
     self_affinity: bool
 
 
+Namespaces = Mapping[str, Mapping[str, str]] | None  # every namespace's labels, when known
+
+
 def _count_existing(
-    node: NodeInfo, namespace: str, own_labels: Mapping[str, str], into: Counter[Domain], sign: int
+    node: NodeInfo,
+    namespace: str,
+    own_labels: Mapping[str, str],
+    into: Counter[Domain],
+    sign: int,
+    *,
+    known: Namespaces,
 ) -> None:
     """The domains where this node's pods' required anti-affinity terms reject the incoming pod."""
     for other in node.anti_affinity_pods.values():
         for term in required_terms(other.affinity, other.namespace, anti=True):
-            if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels):
+            if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
                 into[domain] += sign
 
 
@@ -94,25 +124,28 @@ def _count_incoming(
     anti_affinity: list[Term],
     into: tuple[Counter[Domain], Counter[Domain]],
     sign: int,
+    *,
+    known: Namespaces,
 ) -> None:
     """The domains where this node's pods match all the incoming pod's affinity terms / one of its
     anti-affinity terms."""
     affinity_domains, anti_affinity_domains = into
     for other in node.pods.values():
-        if affinity and all(t.matches(other.namespace, other.labels) for t in affinity):
+        if affinity and all(t.matches(other.namespace, other.labels, known) for t in affinity):
             for t in affinity:
                 if d := _domain(node, t.key):
                     affinity_domains[d] += sign
         for t in anti_affinity:
-            if t.matches(other.namespace, other.labels) and (d := _domain(node, t.key)):
+            if t.matches(other.namespace, other.labels, known) and (d := _domain(node, t.key)):
                 anti_affinity_domains[d] += sign
 
 
 def _state(pod: V1Pod, state: CycleState) -> _State | None:
     """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require. A state for the
     cluster with one node changed (preemption, nominated pods) adjusts the base state's counts for that node
-    instead, as kube's PreFilterExtensions AddPod/RemovePod do."""
-    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    instead, as kube's PreFilterExtensions AddPod/RemovePod do. Namespace selectors see the namespaces' labels
+    the state knows."""
+    namespace, own_labels, known = labels.pod_namespace(pod), labels.pod_labels(pod), state.namespaces
     if state.base is not None and state.change is not None:
         base = state.base
         s = base.memo(_STATE, lambda: _state(pod, base))
@@ -121,9 +154,9 @@ def _state(pod: V1Pod, state: CycleState) -> _State | None:
         adjusted = (Counter(s.affinity_domains), Counter(s.anti_affinity_domains))
         rejecting = Counter(s.existing_anti_affinity_domains)
         for node, sign in zip(state.change, (-1, 1), strict=True):
-            _count_existing(node, namespace, own_labels, rejecting, sign)
+            _count_existing(node, namespace, own_labels, rejecting, sign, known=known)
             if s.affinity or s.anti_affinity:
-                _count_incoming(node, s.affinity, s.anti_affinity, adjusted, sign)
+                _count_incoming(node, s.affinity, s.anti_affinity, adjusted, sign, known=known)
         # Unary + drops the domains down to zero: "no matching pod anywhere" reads an empty Counter.
         return _State(s.affinity, s.anti_affinity, +adjusted[0], +adjusted[1], +rejecting, s.self_affinity)
     affinity_spec = pod.spec.affinity if pod.spec else None
@@ -132,14 +165,14 @@ def _state(pod: V1Pod, state: CycleState) -> _State | None:
     existing: Counter[Domain] = Counter()
     for node in state.nodes:
         if node.anti_affinity_pods:  # checked inline: this runs for every pod and node
-            _count_existing(node, namespace, own_labels, existing, 1)
+            _count_existing(node, namespace, own_labels, existing, 1, known=known)
     if not affinity and not anti_affinity and not existing:
         return None
     counts: tuple[Counter[Domain], Counter[Domain]] = (Counter(), Counter())
     if affinity or anti_affinity:
         for node in state.nodes:
-            _count_incoming(node, affinity, anti_affinity, counts, 1)
-    self_affinity = bool(affinity) and all(t.matches(namespace, own_labels) for t in affinity)
+            _count_incoming(node, affinity, anti_affinity, counts, 1, known=known)
+    self_affinity = bool(affinity) and all(t.matches(namespace, own_labels, known) for t in affinity)
     return _State(affinity, anti_affinity, counts[0], counts[1], existing, self_affinity)
 
 
@@ -157,9 +190,87 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
 _STATE: Key[_State | None] = Key("InterPodAffinity/state")
 
 
-class InterPodAffinity(PreFilterSkip):
+HARD_POD_AFFINITY_WEIGHT = 1  # kube's InterPodAffinityArgs default
+
+
+def preferred_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[tuple[Term, int]]:
+    section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
+    preferred = section.preferred_during_scheduling_ignored_during_execution if section else None
+    return [(_term(namespace, t.pod_affinity_term), int(t.weight)) for t in preferred or []]
+
+
+def _score_state(
+    pod: V1Pod, nodes: Sequence[NodeInfo], known: Mapping[str, Mapping[str, str]] | None
+) -> Counter[Domain] | None:
+    """kube's PreScore (interpodaffinity/scoring.go): a score per topology domain from
+    - the pod's preferred affinity (+weight) and anti-affinity (-weight) terms matching pods in that domain;
+    - existing pods' required affinity terms matching the pod (+HARD_POD_AFFINITY_WEIGHT), and their preferred
+      affinity (+weight) and anti-affinity (-weight) terms matching the pod, in the existing pod's domain.
+    None when no term matched anything (kube's Skip: every node scores 0)."""
+    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    affinity_spec = pod.spec.affinity if pod.spec else None
+    own_terms = [
+        *preferred_terms(affinity_spec, namespace, anti=False),
+        *((t, -w) for t, w in preferred_terms(affinity_spec, namespace, anti=True)),
+    ]
+    scores: Counter[Domain] = Counter()
+    touched = False
+    # Without terms of its own, only pods with terms can score it (kube's HavePodsWithAffinityList); the
+    # comprehension skips the other nodes at C speed.
+    with_pods = [n for n in nodes if n.pods] if own_terms else [n for n in nodes if n.affinity_pods]
+    for node in with_pods:
+        if not node.labels:
+            continue
+        for other in (node.pods if own_terms else node.affinity_pods).values():
+            for term, weight in own_terms:
+                if (domain := _domain(node, term.key)) and term.matches(other.namespace, other.labels, known):
+                    scores[domain] += weight
+                    touched = True
+            if other.affinity is None:
+                continue
+            toward = [
+                *((t, HARD_POD_AFFINITY_WEIGHT) for t in required_terms(other.affinity, other.namespace, anti=False)),
+                *preferred_terms(other.affinity, other.namespace, anti=False),
+                *((t, -w) for t, w in preferred_terms(other.affinity, other.namespace, anti=True)),
+            ]
+            for term, weight in toward:
+                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
+                    scores[domain] += weight
+                    touched = True
+    return scores if touched else None
+
+
+def _normalised(scores: Counter[Domain] | None, scored: Sequence[NodeInfo]) -> dict[str, int] | None:
+    """kube's Score and NormalizeScore: a node's raw score is the sum over its domains; then
+    int(100 * ((raw - min) / (max - min))) over the scored nodes, 0 everywhere when all are equal."""
+    if scores is None:
+        return None
+    keys = {key for key, _ in scores}
+    raw = {n.name: sum(scores.get((k, n.labels[k]), 0) for k in keys if k in n.labels) for n in scored}
+    low, high = min(raw.values(), default=0), max(raw.values(), default=0)
+    if high == low:
+        return dict.fromkeys(raw, 0)
+    return {name: int(MAX_SCORE * ((value - low) / (high - low))) for name, value in raw.items()}
+
+
+_SCORE: Key[dict[str, int] | None] = Key("InterPodAffinity/score")
+
+
+class InterPodAffinity(PreFilterSkip, UniformScore):
     name = "InterPodAffinity"
     node_only: ClassVar[bool] = False
+    normalize = Normalize.NONE
+
+    def _scores(self, pod: V1Pod, state: CycleState) -> dict[str, int] | None:
+        return state.memo(_SCORE, lambda: _normalised(_score_state(pod, state.nodes, state.namespaces), state.scored))
+
+    def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
+        return 0.0 if self._scores(pod, state) is None else None
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        """0..100: see `_score_state` and `_normalised`."""
+        scores = self._scores(pod, state)
+        return float(scores.get(node.name, 0)) if scores else 0.0
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
         return state.memo(_STATE, lambda: _state(pod, state)) is None

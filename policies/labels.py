@@ -67,5 +67,9 @@ def pod_namespace(pod: V1Pod) -> str:
     return str(pod.metadata.namespace or "") if pod.metadata else ""
 
 
-def namespace_labels(namespace: str) -> Mapping[str, str]:
+def namespace_labels(namespace: str, known: Mapping[str, Mapping[str, str]] | None = None) -> Mapping[str, str]:
+    """The namespace's labels from `known` (namespace → labels, from the cluster; a namespace not there has
+    none, as kube's lister gives), or, without that, only the name label every namespace carries."""
+    if known is not None:
+        return known.get(namespace, {})
     return {NAMESPACE_NAME_LABEL: namespace}

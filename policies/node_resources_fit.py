@@ -1,11 +1,19 @@
-"""NodeResourcesFit: the pod's requests must fit in what the node has left; and the two scoring
-strategies kube-scheduler offers on top of it, LeastAllocated (spread) and MostAllocated (bin-packing),
-which are mirror images of one formula."""
+"""NodeResourcesFit: the pod's requests must fit in what the node has left; and its score, with kube-scheduler's
+three scoring strategies (noderesources/least_allocated.go, most_allocated.go, requested_to_capacity_ratio.go):
+LeastAllocated (spread; kube's default, on cpu and memory with weight 1 each), MostAllocated (bin-packing) and
+RequestedToCapacityRatio (a broken-line `shape` from utilisation 0..100 to score 0..10).
+
+As kube computes it, in its integer arithmetic: per resource of the strategy the node has (allocatable > 0),
+requested = what the node's pods ask + what the pod asks, where cpu and memory count 100m / 200Mi for a container
+that asks for nothing (kube's NonZeroRequested), and an extended resource the pod does not ask for is left out;
+the node's score is the weighted mean of the resource scores. `LeastAllocated` and `MostAllocated` are also
+score policies of their own (our original names), the same formulas on cpu and memory."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from kubernetes.client import V1Pod
@@ -13,6 +21,7 @@ from kubernetes.client import V1Pod
 from policies.framework import (
     MAX_SCORE,
     SUCCESS,
+    BatchScore,
     CycleState,
     Key,
     NodeInfo,
@@ -21,18 +30,126 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
-from policies.resources import CPU, MEMORY, PODS, nonzero_requests, pod_requests
+from policies.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
 
 _REQUESTS: Key[list[tuple[str, int]]] = Key("NodeResourcesFit/requests", pod_only=True)
-# Shared by LeastAllocated and MostAllocated: the same numbers for both.
-_NONZERO_REQUESTS: Key[Counter[str]] = Key("allocation/requests", pod_only=True)
 
 
-class NodeResourcesFit:
+LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_RATIO = (
+    "LeastAllocated",
+    "MostAllocated",
+    "RequestedToCapacityRatio",
+)
+MAX_UTILIZATION = 100
+MAX_CUSTOM_SCORE = 10  # a shape's scores are 0..10, scaled to 0..100 (kube's MaxCustomPriorityScore)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringStrategy:
+    """kube's ScoringStrategy: a type, the resources with their weights, and for RequestedToCapacityRatio the
+    shape as (utilization 0..100, score 0..10) points in increasing utilisation."""
+
+    type: str = LEAST_ALLOCATED
+    resources: tuple[tuple[str, int], ...] = ((CPU, 1), (MEMORY, 1))
+    shape: tuple[tuple[int, int], ...] = ()
+
+
+def _go_div(a: int, b: int) -> int:
+    """Go's integer division: truncates toward zero (Python's // floors)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def least_requested_score(requested: int, capacity: int) -> int:
+    if capacity == 0 or requested > capacity:
+        return 0
+    return (capacity - requested) * MAX_SCORE // capacity
+
+
+def most_requested_score(requested: int, capacity: int) -> int:
+    if capacity == 0:
+        return 0
+    return min(requested, capacity) * MAX_SCORE // capacity
+
+
+def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
+    """kube's helper.BuildBrokenLinearFunction over (utilization, score 0..100) points."""
+
+    def score(p: int) -> int:
+        for i, (utilization, value) in enumerate(shape):
+            if p <= utilization:
+                if i == 0:
+                    return value
+                u0, s0 = shape[i - 1]
+                return s0 + _go_div((value - s0) * (p - u0), utilization - u0)
+        return shape[-1][1]
+
+    return score
+
+
+def _ratio_scorer(shape: Sequence[tuple[int, int]]) -> Callable[[int, int], int]:
+    line = broken_linear([(u, s * (MAX_SCORE // MAX_CUSTOM_SCORE)) for u, s in shape])
+
+    def score(requested: int, capacity: int) -> int:
+        if capacity == 0 or requested > capacity:
+            return line(MAX_UTILIZATION)
+        return line(requested * MAX_UTILIZATION // capacity)
+
+    return score
+
+
+class NodeResourcesFit(BatchScore):
     name = "NodeResourcesFit"
     node_only: ClassVar[bool] = False
+    normalize = Normalize.NONE
+
+    def __init__(self, strategy: ScoringStrategy | None = None) -> None:
+        self.strategy = strategy or ScoringStrategy()
+        self._requests: Key[list[tuple[str, int, int, bool]]] = Key(f"{self.name}/score requests")
+        kind = self.strategy.type
+        self._resource_score = (
+            least_requested_score
+            if kind == LEAST_ALLOCATED
+            else most_requested_score
+            if kind == MOST_ALLOCATED
+            else _ratio_scorer(self.strategy.shape)
+        )
+
+    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
+        """kube's resourceAllocationScorer with the strategy's scorer (see the module docstring)."""
+        return self.score_all(pod, [node], state)[0]
+
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]:
+        # Written out by hand: it runs for every pod and every scored node.
+        wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
+        least, ratio = self.strategy.type == LEAST_ALLOCATED, self.strategy.type == REQUESTED_TO_CAPACITY_RATIO
+        resource_score_of = self._resource_score
+        out = []
+        for node in nodes:
+            allocatable, nonzero, requested = node.allocatable, node.nonzero_requested, node.requested
+            total = weights = 0
+            for resource, weight, need, scoring_default in wanted:
+                capacity = allocatable.get(resource, 0)
+                if capacity == 0:
+                    continue
+                used = (nonzero if scoring_default else requested).get(resource, 0) + need
+                if least:
+                    resource_score = 0 if used > capacity else (capacity - used) * MAX_SCORE // capacity
+                else:
+                    resource_score = resource_score_of(used, capacity)
+                    if ratio and resource_score <= 0:
+                        continue  # kube's RequestedToCapacityRatio counts only resources that score
+                total += resource_score * weight
+                weights += weight
+            if weights == 0:
+                out.append(0.0)
+            elif ratio:
+                out.append(float(math.floor(total / weights + 0.5)))  # Go's math.Round: half away from zero
+            else:
+                out.append(float(total // weights))
+        return out
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
@@ -53,21 +170,6 @@ class NodeResourcesFit:
         return unschedulable(*short)
 
 
-def allocated_fraction(pod: V1Pod, node: NodeInfo, state: CycleState) -> float | None:
-    """Mean over cpu and memory of (requested after placing the pod) / allocatable, each capped at 1; resources
-    the node has none of are left out, and with neither there is nothing to score (None), as in kube.
-    Written out by hand: it runs for every pod and every feasible node."""
-    requests = state.memo(_NONZERO_REQUESTS, lambda: nonzero_requests(pod))
-    allocatable, used = node.allocatable, node.nonzero_requested
-    total, count = 0.0, 0
-    for resource in (CPU, MEMORY):
-        capacity = allocatable.get(resource, 0)
-        if capacity > 0:
-            total += min((used.get(resource, 0) + requests.get(resource, 0)) / capacity, 1.0)
-            count += 1
-    return total / count if count else None
-
-
 def requested_fractions(
     requested: Mapping[str, int], allocatable: Mapping[str, int], resources: Sequence[str] = (CPU, MEMORY)
 ) -> list[float]:
@@ -76,23 +178,34 @@ def requested_fractions(
     return [min(requested.get(r, 0) / allocatable[r], 1.0) for r in resources if allocatable.get(r, 0) > 0]
 
 
-class LeastAllocated:
-    """Prefer the node with the most room left: the default, it spreads load."""
+def _score_requests(pod: V1Pod, resources: Sequence[tuple[str, int]]) -> list[tuple[str, int, int, bool]]:
+    """(resource, weight, what the pod asks, whether the scoring defaults apply) for each scored resource: cpu
+    and memory count 100m / 200Mi for containers without requests, on the pod and on the node (kube's
+    NonZeroRequested); an extended resource the pod does not ask for is left out, as kube does."""
+    nonzero, real = nonzero_requests(pod), pod_requests(pod)
+    out = []
+    for resource, weight in resources:
+        scoring_default = resource in (CPU, MEMORY)
+        need = (nonzero if scoring_default else real).get(resource, 0)
+        if need == 0 and resource not in (CPU, MEMORY, EPHEMERAL_STORAGE):
+            continue
+        out.append((resource, weight, need, scoring_default))
+    return out
+
+
+class LeastAllocated(NodeResourcesFit):
+    """Prefer the node with the most room left: it spreads load (NodeResourcesFit's LeastAllocated)."""
 
     name = "LeastAllocated"
-    normalize = Normalize.NONE
 
-    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        fraction = allocated_fraction(pod, node, state)
-        return 0.0 if fraction is None else (1 - fraction) * MAX_SCORE
+    def __init__(self) -> None:
+        super().__init__(ScoringStrategy(LEAST_ALLOCATED))
 
 
-class MostAllocated:
+class MostAllocated(NodeResourcesFit):
     """Prefer the fullest node that still fits: bin-packing, so empty nodes can be scaled away."""
 
     name = "MostAllocated"
-    normalize = Normalize.NONE
 
-    def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        fraction = allocated_fraction(pod, node, state)
-        return 0.0 if fraction is None else fraction * MAX_SCORE
+    def __init__(self) -> None:
+        super().__init__(ScoringStrategy(MOST_ALLOCATED))

@@ -42,6 +42,7 @@ from policies.algorithm import (
 )
 from policies.framework import (
     SUCCESS,
+    ClusterObjects,
     Code,
     CycleState,
     FilterPlugin,
@@ -181,15 +182,18 @@ def preempt(
     budgets: Sequence[Budget],
     *,
     nominated: Mapping[str, Sequence[PodInfo]] | None = None,
+    objects: ClusterObjects | None = None,
 ) -> Preemption:
     """kube's DefaultPreemption PostFilter for a pod that fits no node: `verdicts` are the failed schedule()'s
-    (Decision.verdicts), `nominated` the pods nominated to each node as for schedule()."""
+    (Decision.verdicts), `nominated` and `objects` as for schedule()."""
     if not nodes:  # kube runs no PostFilter without nodes (ErrNoNodesAvailable)
         return Preemption(None, "")
     if why := ineligible(pod, {n.name: n for n in nodes}, verdicts):
         return Preemption(None, PREFIX + why)
     potential = [i for i, n in enumerate(nodes) if node_code(verdicts.get(n.name)) is Code.UNSCHEDULABLE]
-    state = CycleState(nodes)  # the cluster as it is: each dry run adjusts its facts for the one node it changes
+    state = CycleState(
+        nodes, objects
+    )  # the cluster as it is: each dry run adjusts its facts for the one node it changes
     try:
         skipped = skipped_filters(profile, pod, state)
     except PluginError as e:

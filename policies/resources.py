@@ -63,6 +63,12 @@ def _aggregate(pod: V1Pod, per_container: Iterable[Resources], per_init: Iterabl
         else:
             init_peak = _max(init_peak, r + sidecars)
     total = _max(total, init_peak)
+    # Pod-level requests (spec.resources) replace the containers' sum for the resources they may set
+    # (component-helpers' PodRequests: cpu, memory, hugepages-*); overhead comes on top of either.
+    pod_level = pod.spec.resources.requests if pod.spec and pod.spec.resources else None
+    for name, value in parse_resources(pod_level).items():
+        if name in (CPU, MEMORY) or name.startswith("hugepages-"):
+            total[name] = value
     total.update(parse_resources(pod.spec.overhead if pod.spec else None))
     return +total
 

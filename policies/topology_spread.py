@@ -15,19 +15,21 @@ tolerate). `matchLabelKeys` add the pod's own values for those keys to the selec
   the domains are those of the nodes that passed the filters (`CycleState.scored`) and carry every key, and
   the scores are normalised over those nodes (`(max + min - s) / max`); the pods are counted on all nodes.
 
-Difference from kube-scheduler: its cluster default constraints (spreading pods of a Service/ReplicaSet
-without constraints of their own) are not applied: SelectorSpread covers that case.
+- System defaults (kube's `defaultingType: System`): a pod without constraints of its own that a Service,
+  ReplicationController, ReplicaSet or StatefulSet selects is scored as if it had ScheduleAnyway constraints
+  of maxSkew 3 on the hostname and 5 on the zone over the pods they select (`system_default_constraints`),
+  when the caller knows those objects (`CycleState.selectors`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from kubernetes.client import V1LabelSelector, V1Pod
+from kubernetes.client import V1LabelSelector, V1LabelSelectorRequirement, V1Pod
 
 from policies import labels
 from policies.framework import (
@@ -40,6 +42,7 @@ from policies.framework import (
     PreFilterSkip,
     Status,
     UniformScore,
+    WorkloadSelectors,
     unresolvable,
     unschedulable,
 )
@@ -51,6 +54,11 @@ MISSING_LABEL = f"{MISMATCH} (missing required label)"
 DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
 HONOR = "Honor"
 HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+# Cluster default constraints: (maxSkew, topologyKey, whenUnsatisfiable); kube's system defaults
+# (podtopologyspread/plugin.go systemDefaultConstraints).
+DefaultConstraint = tuple[int, str, str]
+SYSTEM_DEFAULTS: tuple[DefaultConstraint, ...] = ((3, HOSTNAME, SCHEDULE_ANYWAY), (5, ZONE, SCHEDULE_ANYWAY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,21 +110,33 @@ def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> in
     )
 
 
-def _count(pod: V1Pod, cs: Sequence[Constraint], node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
+def _count(
+    pod: V1Pod,
+    cs: Sequence[Constraint],
+    node: NodeInfo,
+    counts: list[Counter[str]],
+    sign: int = 1,
+    *,
+    require_all: bool = True,
+) -> None:
     """Add (or with sign -1 take away) one node's matching pods to the per-domain counts."""
-    if not all(c.key in node.labels for c in cs):
+    if require_all and not all(c.key in node.labels for c in cs):
         return
     namespace = labels.pod_namespace(pod)
     for i, c in enumerate(cs):
-        if _included(pod, node, c):
+        if c.key in node.labels and _included(pod, node, c):
             counts[i][node.labels[c.key]] += sign * _matching_pods(node, c, namespace)
 
 
-def domain_counts(pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo]) -> list[Counter[str]]:
-    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0."""
+def domain_counts(
+    pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo], require_all: bool = True
+) -> list[Counter[str]]:
+    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0.
+    `require_all`: only nodes carrying every constraint's key count (else each constraint counts the nodes
+    with its own key, as kube does for its system defaults)."""
     counts: list[Counter[str]] = [Counter() for _ in cs]
     for node in nodes:
-        _count(pod, cs, node, counts)
+        _count(pod, cs, node, counts, require_all=require_all)
     return counts
 
 
@@ -127,12 +147,12 @@ class _FilterState:
     self_match: list[bool]
 
 
-def _filter_state(pod: V1Pod, state: CycleState) -> _FilterState | None:
+def _filter_state(pod: V1Pod, state: CycleState, defaults: Sequence[DefaultConstraint]) -> _FilterState | None:
     if state.base is not None and state.change is not None:
         # One node changed (preemption, nominated pods): adjust the base's counts for it, as kube's
         # PreFilterExtensions AddPod/RemovePod do, rather than count the cluster again.
         base = state.base
-        s = base.memo(_FILTER_STATE, lambda: _filter_state(pod, base))
+        s = base.memo(_FILTER_STATE, lambda: _filter_state(pod, base, defaults))
         if s is None:
             return None
         old, new = state.change
@@ -140,28 +160,98 @@ def _filter_state(pod: V1Pod, state: CycleState) -> _FilterState | None:
         _count(pod, s.constraints, old, counts, -1)
         _count(pod, s.constraints, new, counts)
         return _FilterState(s.constraints, counts, s.self_match)
-    cs = constraints(pod, DO_NOT_SCHEDULE)
+    cs = constraints(pod, DO_NOT_SCHEDULE) or default_constraints(pod, state.selectors, defaults, DO_NOT_SCHEDULE)
     if not cs:
         return None
     own = labels.pod_labels(pod)
     return _FilterState(cs, domain_counts(pod, cs, state.nodes), [labels.matches(c.selector, own) for c in cs])
 
 
-def _score_state(pod: V1Pod, nodes: Sequence[NodeInfo], scored: Sequence[NodeInfo]) -> dict[str, int] | None:
+def system_default_constraints(pod: V1Pod, selectors: WorkloadSelectors | None) -> list[Constraint]:
+    """kube's system defaults (podtopologyspread/plugin.go, `defaultingType: System`) for a pod without
+    constraints of its own: ScheduleAnyway, maxSkew 3 on the hostname and 5 on the zone, over the pods its
+    Services, ReplicationController, ReplicaSet or StatefulSet select (helper.DefaultSelector); none when nothing
+    selects it."""
+    return default_constraints(pod, selectors, SYSTEM_DEFAULTS, SCHEDULE_ANYWAY)
+
+
+def default_constraints(
+    pod: V1Pod, selectors: WorkloadSelectors | None, defaults: Sequence[DefaultConstraint], when_unsatisfiable: str
+) -> list[Constraint]:
+    """The cluster's default constraints of one kind for a pod without constraints of its own (kube's
+    buildDefaultConstraints), over `default_selector`."""
+    spec = pod.spec
+    wanted = [(skew, key) for skew, key, when in defaults if when == when_unsatisfiable]
+    if not wanted or selectors is None or (spec and spec.topology_spread_constraints):
+        return []
+    selector = default_selector(pod, selectors)
+    if selector is None:
+        return []
+    return [Constraint(max_skew, key, selector) for max_skew, key in wanted]
+
+
+def default_selector(pod: V1Pod, selectors: WorkloadSelectors) -> V1LabelSelector | None:
+    """kube's helper.DefaultSelector: the labels every Service selecting the pod selects (merged), and its
+    controller's selector (a ReplicationController's merged in, a ReplicaSet's or StatefulSet's AND-ed); None
+    when that is empty."""
+    namespace, own = labels.pod_namespace(pod), labels.pod_labels(pod)
+    merged: dict[str, str] = {}
+    for service in selectors.services.get(namespace, {}).values():
+        if all(own.get(k) == v for k, v in service.items()):
+            merged.update(service)
+    expressions: list[V1LabelSelectorRequirement] = []
+    owner = next((o for o in (pod.metadata.owner_references or []) if o.controller), None) if pod.metadata else None
+    if owner is not None and owner.api_version in (("v1",) if owner.kind == "ReplicationController" else ("apps/v1",)):
+        found = selectors.controllers.get((str(owner.kind), namespace, str(owner.name)))
+        if isinstance(found, Mapping):
+            merged.update(found)
+        elif found is not None:
+            expressions.extend(
+                V1LabelSelectorRequirement(key=k, operator="In", values=[v])
+                for k, v in sorted((found.match_labels or {}).items())
+            )
+            expressions.extend(found.match_expressions or [])
+    if not merged and not expressions:
+        return None
+    return V1LabelSelector(match_labels=merged or None, match_expressions=expressions or None)
+
+
+def _score_state(
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    scored: Sequence[NodeInfo],
+    selectors: WorkloadSelectors | None = None,
+    *,
+    defaults: Sequence[DefaultConstraint] = SYSTEM_DEFAULTS,
+    system_defaulted: bool = True,
+) -> dict[str, int] | None:
     """kube's normalised score per name of the `scored` (feasible) nodes for the ScheduleAnyway constraints
-    (kube's PreScore, Score and NormalizeScore; see the module docstring). Nodes without every key are left out
-    (kube's ignored nodes)."""
+    (kube's PreScore, Score and NormalizeScore; see the module docstring), or the system defaults. With the
+    pod's own constraints, nodes without every key are left out (kube's ignored nodes); with the system
+    defaults, a node scores on the keys it has (kube's requireAllTopologies = false)."""
     cs = constraints(pod, SCHEDULE_ANYWAY)
+    require_all = True
+    if not cs:
+        cs = default_constraints(pod, selectors, defaults, SCHEDULE_ANYWAY)
+        require_all = not system_defaulted
     if not cs:
         return None
-    counts = domain_counts(pod, cs, nodes)
-    candidates = [n for n in scored if all(c.key in n.labels for c in cs)]
+    counts = domain_counts(pod, cs, nodes, require_all)
+    candidates = [n for n in scored if not require_all or all(c.key in n.labels for c in cs)]
     # Each domain's weight: log(the number of domains among the candidates + 2); a hostname is one per node.
-    sizes = [len(candidates) if c.key == HOSTNAME else len({n.labels[c.key] for n in candidates}) for c in cs]
+    sizes = [
+        len(candidates) if c.key == HOSTNAME else len({n.labels[c.key] for n in candidates if c.key in n.labels})
+        for c in cs
+    ]
     weights = [math.log(size + 2) for size in sizes]
     raw = {
         n.name: math.floor(
-            sum(counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1) for i, c in enumerate(cs)) + 0.5
+            sum(
+                counts[i][n.labels[c.key]] * weights[i] + (c.max_skew - 1)
+                for i, c in enumerate(cs)
+                if c.key in n.labels
+            )
+            + 0.5
         )
         for n in candidates
     }
@@ -176,18 +266,31 @@ _SCORE_STATE: Key[dict[str, int] | None] = Key("PodTopologySpread/score")
 
 
 class PodTopologySpread(PreFilterSkip, UniformScore):
+    """`defaults`: the cluster's default constraints (kube's PodTopologySpreadArgs: `defaultingType: System`
+    is SYSTEM_DEFAULTS; `List` gives its own `defaultConstraints`, and then nodes need every key)."""
+
     name = "PodTopologySpread"
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
 
+    def __init__(self, defaults: Sequence[DefaultConstraint] | None = None) -> None:
+        self.system_defaulted = defaults is None
+        self.defaults: Sequence[DefaultConstraint] = SYSTEM_DEFAULTS if defaults is None else defaults
+
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return not constraints(pod, DO_NOT_SCHEDULE)
+        return not constraints(pod, DO_NOT_SCHEDULE) and not default_constraints(
+            pod, state.selectors, self.defaults, DO_NOT_SCHEDULE
+        )
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
-        return 0.0 if not constraints(pod, SCHEDULE_ANYWAY) else None
+        if constraints(pod, SCHEDULE_ANYWAY) or default_constraints(
+            pod, state.selectors, self.defaults, SCHEDULE_ANYWAY
+        ):
+            return None
+        return 0.0
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state))
+        s = state.memo(_FILTER_STATE, lambda: _filter_state(pod, state, self.defaults))
         if s is None:
             return SUCCESS
         for c, domains, self_match in zip(s.constraints, s.counts, s.self_match, strict=True):
@@ -203,5 +306,15 @@ class PodTopologySpread(PreFilterSkip, UniformScore):
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """0..100; a pod without ScheduleAnyway constraints scores 0 everywhere (kube skips the plugin), and
         so does a node missing one of the keys (kube's ignored nodes)."""
-        scores = state.memo(_SCORE_STATE, lambda: _score_state(pod, state.nodes, state.scored))
+        scores = state.memo(
+            _SCORE_STATE,
+            lambda: _score_state(
+                pod,
+                state.nodes,
+                state.scored,
+                state.selectors,
+                defaults=self.defaults,
+                system_defaulted=self.system_defaulted,
+            ),
+        )
         return float(scores.get(node.name, 0)) if scores else 0.0

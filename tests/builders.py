@@ -158,13 +158,17 @@ def pod(
     spread: Sequence[Json] = (),
     affinity: Sequence[Json] = (),
     anti_affinity: Sequence[Json] = (),
+    preferred_affinity: Sequence[tuple[int, Json]] = (),
+    preferred_anti_affinity: Sequence[tuple[int, Json]] = (),
+    resources: Mapping[str, str] | None = None,
     deleting: bool = False,
     extended: Mapping[str, str] | None = None,
 ) -> V1Pod:
     """A pod; without `containers`, one container asking for `cpu`, `memory`, `extended` with `host_ports`.
     `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs; `affinity` and
     `anti_affinity` the required pod (anti-)affinity terms (`pod_term`), `spread` its topology spread
-    constraints; `node_name` puts it on a node."""
+    constraints, `preferred_affinity`/`preferred_anti_affinity` (weight, `pod_term`) pairs; `resources` its
+    pod-level requests; `node_name` puts it on a node."""
     if containers is None:
         containers = [container(cpu, memory, ports=host_ports, extended=extended)]
     containers = [{**c, "name": f"c{i}"} for i, c in enumerate(containers)]
@@ -188,16 +192,27 @@ def pod(
     pod_affinity: Json = {}
     if node_affinity:
         pod_affinity["nodeAffinity"] = node_affinity
-    if affinity:
-        pod_affinity["podAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": list(affinity)}
-    if anti_affinity:
-        pod_affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": list(anti_affinity)}
+    for kind, hard, soft in (
+        ("podAffinity", affinity, preferred_affinity),
+        ("podAntiAffinity", anti_affinity, preferred_anti_affinity),
+    ):
+        section: Json = {}
+        if hard:
+            section["requiredDuringSchedulingIgnoredDuringExecution"] = list(hard)
+        if soft:
+            section["preferredDuringSchedulingIgnoredDuringExecution"] = [
+                {"weight": w, "podAffinityTerm": t} for w, t in soft
+            ]
+        if section:
+            pod_affinity[kind] = section
     if pod_affinity:
         spec["affinity"] = pod_affinity
     if spread:
         spec["topologySpreadConstraints"] = list(spread)
     if node_name:
         spec["nodeName"] = node_name
+    if resources is not None:
+        spec["resources"] = {"requests": dict(resources)}
     metadata: Json = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"}
     if labels:
         metadata["labels"] = dict(labels)
@@ -236,11 +251,15 @@ def node(
     unschedulable: bool | None = None,
     extended: Mapping[str, str] | None = None,
     capacity_only: bool = False,
+    images: Mapping[str, int] | None = None,
 ) -> V1Node:
     """A node with `cpu`/`memory`/`pods` allocatable (None leaves one out). `ready` is True/False, a condition
-    status such as "Unknown", or None for no Ready condition. `capacity_only` leaves allocatable unset."""
+    status such as "Unknown", or None for no Ready condition. `capacity_only` leaves allocatable unset; `images`
+    are status.images (name → size in bytes)."""
     resources = {k: v for k, v in {"cpu": cpu, "memory": memory, "pods": pods, **(extended or {})}.items() if v}
     status: Json = {"capacity": resources} if capacity_only else {"capacity": resources, "allocatable": resources}
+    if images:
+        status["images"] = [{"names": [name], "sizeBytes": size} for name, size in images.items()]
     if ready is not None:
         status["conditions"] = [{"type": "Ready", "status": _READY[ready] if isinstance(ready, bool) else ready}]
     spec: Json = {}

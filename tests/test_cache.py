@@ -7,9 +7,18 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, V1LabelSelector
 
-from cache import ASSUMED_TTL_SECONDS, ClusterCache, budget, node_facts, pending_pod, pod_info
+from cache import (
+    ASSUMED_TTL_SECONDS,
+    ClusterCache,
+    budget,
+    namespace_labels,
+    node_facts,
+    pending_pod,
+    pod_info,
+    workload_selector,
+)
 from policies.framework import NodeFacts, NodeInfo, PodInfo
 from tests.builders import Clock, node, pod, port
 
@@ -210,3 +219,37 @@ def test_a_pod_disruption_budget_is_read_from_its_json() -> None:
     )
     assert read.selector is not None and read.selector.match_labels == {"app": "db"}
     assert budget({"metadata": {"name": "new", "namespace": "ns"}}).disruptions_allowed == 0, "no status yet"
+
+
+def test_namespaces_and_selectors_follow_their_informers(cache: ClusterCache) -> None:
+    cache.set_namespace(*namespace_labels({"metadata": {"name": "prod", "labels": {"team": "a"}}}))
+    assert cache.namespaces == {"prod": {"team": "a"}}
+    cache.set_namespace("prod", None)
+    assert cache.namespaces == {}
+    service = {"metadata": {"namespace": "prod", "name": "web"}, "spec": {"selector": {"app": "web"}}}
+    headless = {"metadata": {"namespace": "prod", "name": "ext"}, "spec": {"type": "ExternalName"}}
+    replica_set = {"metadata": {"namespace": "prod", "name": "rs"}, "spec": {"selector": {"matchLabels": {"a": "b"}}}}
+    cache.set_selector(*workload_selector("Service", service))
+    cache.set_selector(*workload_selector("Service", headless))
+    cache.set_selector(*workload_selector("ReplicaSet", replica_set))
+    assert cache.selectors.services == {"prod": {"web": {"app": "web"}}}
+    assert cache.selectors.controllers == {("ReplicaSet", "prod", "rs"): V1LabelSelector(match_labels={"a": "b"})}
+    cache.set_selector(("Service", "prod", "web"), None)
+    cache.set_selector(("ReplicaSet", "prod", "rs"), None)
+    assert cache.selectors.services == {"prod": {}}
+    assert cache.selectors.controllers == {}
+
+
+def test_node_images_are_facts() -> None:
+    facts = node_facts(node("n", images={"app:v1": 5}).to_dict())
+    assert facts.images == {"app:v1": 5}
+
+
+def test_image_counts_follow_the_nodes(cache: ClusterCache) -> None:
+    cache.set_node(node_facts(node("a", images={"app:v1": 5, "db:v1": 7}).to_dict()))
+    cache.set_node(node_facts(node("b", images={"app:v1": 5}).to_dict()))
+    assert cache.objects().image_nodes == {"app:v1": 2, "db:v1": 1}
+    cache.set_node(node_facts(node("a", images={"app:v1": 5}).to_dict()))
+    assert cache.image_nodes == {"app:v1": 2}
+    cache.remove_node("b")
+    assert cache.image_nodes == {"app:v1": 1}

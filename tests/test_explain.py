@@ -30,18 +30,19 @@ def test_a_row_per_node_best_first_failures_last_with_every_reason() -> None:
             node("spot", taints=[taint("spot", "PreferNoSchedule")]),
         ],
     )
-    # LeastAllocated: (1 - mean(cpu, memory fraction)) * 100 with the pod's 1 cpu and the 200Mi scoring default
-    # on 8Gi, e.g. big: 1 - (1/8 + 200/8192) / 2 = 92.5; the PreferNoSchedule taint costs spot 3 x 100.
+    # LeastAllocated in kube's integer arithmetic, with the pod's 1 cpu and the 200Mi scoring default on 8Gi,
+    # e.g. big: cpu (8000 - 1000) * 100 // 8000 = 87, memory (8192 - 200) * 100 // 8192 = 97, (87 + 97) // 2 = 92;
+    # the PreferNoSchedule taint costs spot 3 x 100.
     assert text.splitlines() == [
         "pod default/ex, profile x",
         "NODE      FILTERS                                                                             "
         "LeastAllocated(x1)  TaintToleration(x3)  TOTAL",
         "big       passed                                                                              "
-        "92.5                100.0                392.5",
+        "92.0                100.0                392.0",
         "small     passed                                                                              "
-        "73.8                100.0                373.8",
+        "73.0                100.0                373.0",
         "spot      passed                                                                              "
-        "86.3                0.0                  86.3",
+        "86.0                0.0                  86.0",
         "cordoned  NodeUnschedulable: node(s) were unschedulable | NodeResourcesFit: Insufficient cpu  "
         "-                   -                    -",
         "=> default/ex would be bound to big",

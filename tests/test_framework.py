@@ -50,11 +50,14 @@ def test_capabilities_are_resolved_once_per_profile() -> None:
         ("InterPodAffinity", True),
     ]
     assert [(p.name, w, uniform is not None) for p, w, uniform in profile.weighted_scores] == [
-        ("LeastAllocated", 1, False),
-        ("SelectorSpread", 1, False),
+        # kube-scheduler's default profile is ours too (policies/config.py)
         ("TaintToleration", 3, True),
         ("NodeAffinity", 2, True),
+        ("NodeResourcesFit", 1, False),
         ("PodTopologySpread", 2, True),
+        ("InterPodAffinity", 2, True),
+        ("NodeResourcesBalancedAllocation", 1, False),
+        ("ImageLocality", 1, True),
     ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.framework import Code, CycleState, NodeInfo
+from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, WorkloadSelectors
 from policies.inter_pod_affinity import (
     AFFINITY_MISMATCH,
     ANTI_AFFINITY_MISMATCH,
@@ -192,3 +192,85 @@ def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:
     preferring = on("a", name="p")
     info = node_with_pods("a", pods=[repelling, preferring])
     assert [p.name for p in info.anti_affinity_pods.values()] == ["r"]
+
+
+# --- the score: preferred terms, both ways ---------------------------------------------------------------
+
+
+def affinity_scores(
+    new_pod: V1Pod, nodes: list[NodeInfo], namespaces: dict[str, dict[str, str]] | None = None
+) -> dict[str, float]:
+    objects = ClusterObjects(namespaces, WorkloadSelectors(), {}) if namespaces is not None else None
+    cycle = CycleState(nodes, objects)
+    plugin = InterPodAffinity()
+    uniform = plugin.uniform_score(new_pod, cycle)
+    return {n.name: uniform if uniform is not None else plugin.score(new_pod, n, cycle) for n in nodes}
+
+
+@pytest.mark.parametrize(
+    "new_pod, nodes, expected",
+    [
+        pytest.param(new(), zones(a=[on("a")]), {"a": 0, "b": 0, "c": 0}, id="no terms anywhere: 0 everywhere"),
+        pytest.param(
+            new(preferred_affinity=[(10, pod_term(match=WEB))]),
+            zones(a=[on("a")]),
+            {"a": 100, "b": 0, "c": 0},
+            id="preferred hostname affinity draws to the node running a matching pod",
+        ),
+        pytest.param(
+            new(preferred_affinity=[(10, pod_term(ZONE, match=WEB))]),
+            zones(a=[on("a")]),
+            {"a": 100, "b": 100, "c": 0},
+            id="preferred zone affinity draws to every node of the zone",
+        ),
+        pytest.param(
+            new(preferred_anti_affinity=[(10, pod_term(match=WEB))]),
+            zones(a=[on("a")]),
+            {"a": 0, "b": 100, "c": 100},
+            id="preferred anti-affinity pushes away from the node running a matching pod",
+        ),
+        pytest.param(
+            new(preferred_affinity=[(10, pod_term(match=WEB))], preferred_anti_affinity=[(5, pod_term(match=DB))]),
+            zones(a=[on("a")], b=[on("b", labels=DB)]),
+            {"a": 100, "b": 0, "c": 33},
+            id="weights add up, then min-max normalisation truncates: c is (0 + 5) / 15",
+        ),
+        pytest.param(
+            new(labels=DB),
+            zones(a=[on("a", preferred_anti_affinity=[(7, pod_term(match=DB))])]),
+            {"a": 0, "b": 100, "c": 100},
+            id="an existing pod's preferred anti-affinity toward the new pod pushes it away",
+        ),
+        pytest.param(
+            new(labels=DB),
+            zones(a=[on("a", preferred_affinity=[(7, pod_term(ZONE, match=DB))])]),
+            {"a": 100, "b": 100, "c": 0},
+            id="an existing pod's preferred affinity toward the new pod draws it to that pod's zone",
+        ),
+        pytest.param(
+            new(labels=DB),
+            zones(
+                a=[on("a", affinity=[pod_term(match=DB)])], b=[on("b", preferred_affinity=[(1, pod_term(match=WEB))])]
+            ),
+            {"a": 100, "b": 0, "c": 0},
+            id="an existing pod's required affinity toward the new pod counts with the hard weight 1",
+        ),
+        pytest.param(
+            new(preferred_affinity=[(10, pod_term(match=WEB, namespaceSelector=selector({"team": "a"})))]),
+            zones(a=[on("a", namespace="prod")], b=[on("b", namespace="dev")]),
+            {"a": 100, "b": 0, "c": 0},
+            id="a namespaceSelector matches the namespaces' own labels",
+        ),
+    ],
+)
+def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, float]) -> None:
+    namespaces = {"prod": {"team": "a"}, "dev": {"team": "b"}, "default": {}}
+    assert affinity_scores(new_pod, nodes, namespaces) == expected
+
+
+def test_without_namespace_labels_a_selector_sees_only_the_name_label() -> None:
+    by_name = pod_term(match=WEB, namespaceSelector=selector({"kubernetes.io/metadata.name": "prod"}))
+    by_team = pod_term(match=WEB, namespaceSelector=selector({"team": "a"}))
+    nodes = zones(a=[on("a", namespace="prod")])
+    assert affinity_scores(new(preferred_affinity=[(1, by_name)]), nodes) == {"a": 100, "b": 0, "c": 0}
+    assert affinity_scores(new(preferred_affinity=[(1, by_team)]), nodes) == {"a": 0, "b": 0, "c": 0}

@@ -2,7 +2,14 @@ import pytest
 from kubernetes.client import V1Node, V1Pod
 
 from policies.framework import Code
-from policies.node_resources_fit import LeastAllocated, MostAllocated, NodeResourcesFit
+from policies.node_resources_fit import (
+    MOST_ALLOCATED,
+    REQUESTED_TO_CAPACITY_RATIO,
+    LeastAllocated,
+    MostAllocated,
+    NodeResourcesFit,
+    ScoringStrategy,
+)
 from tests.builders import container, node, node_info, pod, sidecar, state
 
 GPU = "nvidia.com/gpu"
@@ -160,7 +167,7 @@ def scores(the_pod: V1Pod, the_node: V1Node, running: list[V1Pod] | None = None)
             pod(cpu="1", memory="1Gi"),
             node(),
             [pod("a"), pod("b")],
-            100 * ((1 - 1.2 / 4) + (1 - (1024 + 400) / 8192)) / 2,
+            (70 + 82) // 2,  # kube's integers: cpu (4000 - 1200) * 100 // 4000, memory (8192 - 1424) * 100 // 8192
             id="pods without requests on the node count with the defaults",
         ),
         pytest.param(pod(cpu="8", memory="16Gi"), node(), [], 0, id="more than the node has is simply full"),
@@ -178,7 +185,8 @@ def test_least_and_most_allocated_mirror_each_other(
 ) -> None:
     least_score, most_score = scores(the_pod, the_node, running)
     assert least_score == pytest.approx(least)
-    assert most_score == pytest.approx(100 - least)
+    # Mirror images up to kube's integer floor on each resource and on the mean.
+    assert 100 - least - 1 <= most_score <= 100 - least
 
 
 def test_a_node_without_cpu_or_memory_scores_zero_for_both_strategies() -> None:
@@ -192,3 +200,67 @@ def test_least_allocated_prefers_the_emptier_node() -> None:
     cycle = state(empty, busy)
     assert least.score(the_pod, empty, cycle) > least.score(the_pod, busy, cycle)
     assert most.score(the_pod, empty, cycle) < most.score(the_pod, busy, cycle)
+
+
+def strategy_score(strategy: ScoringStrategy, the_pod: V1Pod, the_node: V1Node) -> float:
+    info = node_info(the_node)
+    return NodeResourcesFit(strategy).score(the_pod, info, state(info))
+
+
+RISING = ((0, 0), (100, 10))  # bin-packing as a shape
+FALLING = ((0, 10), (100, 0))  # spreading as a shape
+
+
+@pytest.mark.parametrize(
+    "strategy, the_pod, expected",
+    [
+        pytest.param(ScoringStrategy(), pod(cpu="1", memory="2Gi"), 75, id="LeastAllocated on cpu and memory"),
+        pytest.param(
+            ScoringStrategy(resources=(("cpu", 2), ("memory", 1))),
+            pod(cpu="1", memory="4Gi"),
+            (75 * 2 + 50) // 3,
+            id="resource weights weigh the mean",
+        ),
+        pytest.param(
+            ScoringStrategy(MOST_ALLOCATED, (("cpu", 1),)), pod(cpu="1", memory="4Gi"), 25, id="MostAllocated on cpu"
+        ),
+        pytest.param(
+            ScoringStrategy(REQUESTED_TO_CAPACITY_RATIO, (("cpu", 1),), RISING),
+            pod(cpu="1"),
+            25,
+            id="a rising shape scores utilisation",
+        ),
+        pytest.param(
+            ScoringStrategy(REQUESTED_TO_CAPACITY_RATIO, (("cpu", 1),), FALLING),
+            pod(cpu="1"),
+            75,
+            id="a falling shape scores room",
+        ),
+        pytest.param(
+            ScoringStrategy(REQUESTED_TO_CAPACITY_RATIO, (("cpu", 1), ("memory", 1)), RISING),
+            pod(cpu="2", memory="0"),
+            50,
+            id="a resource scoring 0 is left out of the mean (kube's rule for this strategy)",
+        ),
+        pytest.param(
+            ScoringStrategy(REQUESTED_TO_CAPACITY_RATIO, (("cpu", 1),), ((0, 10), (30, 0))),
+            pod(cpu="1"),
+            17,
+            id="between points the line is interpolated with Go's truncation: 100 + (-100 * 25) / 30 is 100 - 83",
+        ),
+        pytest.param(
+            ScoringStrategy(REQUESTED_TO_CAPACITY_RATIO, (("cpu", 1),), ((50, 4), (100, 10))),
+            pod(cpu="6"),
+            100,
+            id="more than the node has counts as full utilisation",
+        ),
+        pytest.param(
+            ScoringStrategy(resources=(("cpu", 1), ("example.com/gpu", 5))),
+            pod(cpu="1"),
+            75,
+            id="an extended resource the pod does not ask for is left out",
+        ),
+    ],
+)
+def test_scoring_strategies(strategy: ScoringStrategy, the_pod: V1Pod, expected: float) -> None:
+    assert strategy_score(strategy, the_pod, node(cpu="4", memory="8Gi", extended={"example.com/gpu": "2"})) == expected

@@ -99,6 +99,11 @@ def test_a_malformed_quantity_is_a_value_error(text: str) -> None:
             {"pods": 1},
             id="explicit zero requests take nothing",
         ),
+        pytest.param(
+            pod(cpu="1", memory="1Gi", extended={GPU: "1"}, resources={"cpu": "3"}, overhead={"cpu": "100m"}),
+            {"cpu": 3100, "memory": 1024**3, GPU: 1, "pods": 1},
+            id="pod-level requests replace the containers' sum for what they set, overhead on top",
+        ),
     ],
 )
 def test_pod_requests_follow_aggregate_container_requests(the_pod: V1Pod, expected: dict[str, int]) -> None:

@@ -11,15 +11,16 @@ import pytest
 from kubernetes.client import V1Pod
 
 from policies.algorithm import schedule
-from policies.framework import Code, CycleState, NodeInfo, Profile
+from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, Profile, WorkloadSelectors
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
-from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread
+from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread, system_default_constraints
 from tests.builders import (
     HOSTNAME,
     ZONE,
     expr,
     filter_reasons,
+    label_selector,
     node_with_pods,
     pod,
     selector,
@@ -289,3 +290,66 @@ def test_counts_are_computed_once_per_pod() -> None:
     nodes[2].add_pod(PodInfo.of(web("w9", "c"), nodes[2].name))
     nodes[2].add_pod(PodInfo.of(web("w10", "c"), nodes[2].name))
     assert plugin.filter(new_pod, nodes[2], state).ok
+
+
+# --- kube's system defaults: ScheduleAnyway, maxSkew 3 on the hostname and 5 on the zone -----------------
+
+
+def owned(**kwargs: Any) -> V1Pod:
+    return pod("new", labels=kwargs.pop("labels", WEB), owner="rs", **kwargs)
+
+
+WEB_SERVICE = WorkloadSelectors(services={"default": {"web": WEB}})
+WEB_REPLICA_SET = WorkloadSelectors(controllers={("ReplicaSet", "default", "rs"): label_selector(WEB)})
+
+
+@pytest.mark.parametrize(
+    "new_pod, selectors, expected",
+    [
+        pytest.param(incoming(), None, None, id="without the cluster's selectors there are no defaults"),
+        pytest.param(incoming(), WorkloadSelectors(), None, id="a pod nothing selects gets no defaults"),
+        pytest.param(
+            incoming(labels={"app": "db"}),
+            WEB_SERVICE,
+            None,
+            id="a Service that does not select the pod does not count",
+        ),
+        pytest.param(
+            incoming(), WEB_SERVICE, {"matchLabels": WEB}, id="a Service selecting the pod gives its selector"
+        ),
+        pytest.param(
+            owned(),
+            WEB_REPLICA_SET,
+            {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]},
+            id="the owning ReplicaSet's selector is AND-ed",
+        ),
+        pytest.param(
+            incoming(spread(ZONE, 1, "ScheduleAnyway", match=WEB)),
+            WEB_SERVICE,
+            None,
+            id="a pod with constraints of its own keeps them",
+        ),
+    ],
+)
+def test_system_defaults(new_pod: V1Pod, selectors: WorkloadSelectors | None, expected: dict[str, Any] | None) -> None:
+    defaults = system_default_constraints(new_pod, selectors)
+    if expected is None:
+        assert defaults == []
+        return
+    assert [(c.max_skew, c.key) for c in defaults] == [(3, HOSTNAME), (5, ZONE)]
+    assert all(
+        c.selector == label_selector(expected.get("matchLabels"), *expected.get("matchExpressions", []))
+        for c in defaults
+    )
+
+
+def test_system_defaults_score_nodes_without_a_zone_on_their_hostname() -> None:
+    """kube's requireAllTopologies is false for the defaults: a node without the zone label is still scored."""
+    nodes = [*three_zones(), node_with_pods("d", pods=[web("w4", "d")])]
+    plugin = PodTopologySpread()
+    profile = Profile("t", (NodeResourcesFit(),), ((plugin, 1),))
+    decision = schedule(profile, incoming(), nodes, explain=True, objects=ClusterObjects({}, WEB_SERVICE, {}))
+    by_node = {name: scores[plugin.name] for name, scores in decision.scores.items()}
+    # raw: hostname weight log(4 + 2), zone weight log(3 + 2), plus maxSkew - 1 each: a=2*1.79+2+2*1.61+4=12.8→13,
+    # b=1.79+2+1.61+4=9.4→9, c=6, d=1.79+2=3.8→4; normalised (max + min - s) * 100 // max.
+    assert by_node == {"a": 30, "b": 61, "c": 84, "d": 100}

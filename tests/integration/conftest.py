@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +212,53 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def kube_scheduler_binary() -> Path:
+    bin_dir = subprocess.run(
+        [str(ROOT / "hack" / "build.sh"), "--bin-dir"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Path(bin_dir) / "kube-scheduler"
+
+
+@contextmanager
+def kube_scheduler(
+    kubeconfig: str,
+    scheduler_name: str,
+    directory: Path,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    args: Sequence[str] = (),
+) -> Iterator[Path]:
+    """Stock kube-scheduler with one profile (kube's default plugins), plus any top-level `settings` of its
+    KubeSchedulerConfiguration and extra flags. `--secure-port 0` turns off its HTTPS endpoint, and with it the
+    delegated authentication/authorization lookups; nothing else is needed against our API server. Yields its
+    log's path."""
+    config = directory / f"{scheduler_name}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1",
+                "kind": "KubeSchedulerConfiguration",
+                "profiles": [{"schedulerName": scheduler_name}],
+                "leaderElection": {"leaderElect": False},
+                "clientConnection": {"kubeconfig": kubeconfig},
+                **(settings or {}),
+            }
+        )
+    )
+    log = directory / f"{scheduler_name}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(kube_scheduler_binary()), "--config", str(config), "--secure-port", "0", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @contextmanager

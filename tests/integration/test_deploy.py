@@ -218,10 +218,13 @@ def test_the_deployment_reads_the_policy_from_the_mounted_config_map() -> None:
     (profile,) = parse(yaml.safe_load(config_map["data"][Path(CONFIG_PATH).name]), "unused")
     assert profile.scheduler_name == NAME
     assert [(plugin.name, weight) for plugin, weight in profile.scores] == [
-        ("LeastAllocated", 1),
-        ("SelectorSpread", 1),
         ("TaintToleration", 3),
         ("NodeAffinity", 2),
+        ("LeastAllocated", 1),  # kube's default NodeResourcesFit score, under the name the e2e edits
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
     ]
 
 
@@ -385,6 +388,16 @@ ALLOWED = [
     pytest.param("list nodes", id="list nodes"),
     pytest.param("watch nodes", id="watch nodes"),
     pytest.param("get nodes", id="get a node"),
+    pytest.param("list namespaces", id="list namespaces (namespaceSelector)"),
+    pytest.param("watch namespaces", id="watch namespaces"),
+    pytest.param("list services -A", id="list services (system default spreading)"),
+    pytest.param("watch services -A", id="watch services"),
+    pytest.param("list replicationcontrollers -A", id="list replication controllers"),
+    pytest.param("watch replicationcontrollers -A", id="watch replication controllers"),
+    pytest.param("list replicasets.apps -A", id="list replica sets"),
+    pytest.param("watch replicasets.apps -A", id="watch replica sets"),
+    pytest.param("list statefulsets.apps -A", id="list stateful sets"),
+    pytest.param("watch statefulsets.apps -A", id="watch stateful sets"),
     pytest.param("create leases.coordination.k8s.io -n kube-system", id="create its lease"),
     pytest.param("get leases.coordination.k8s.io/my-scheduler -n kube-system", id="read its own lease"),
     pytest.param("update leases.coordination.k8s.io/my-scheduler -n kube-system", id="renew its own lease"),
@@ -405,6 +418,10 @@ DENIED = [
     pytest.param("list secrets -A", id="list secrets"),
     pytest.param("get configmaps/my-scheduler-config -n kube-system", id="read its own config map (it is mounted)"),
     pytest.param("list configmaps -A", id="list config maps"),
+    pytest.param("get namespaces/default", id="get a namespace (it lists and watches)"),
+    pytest.param("patch namespaces/default", id="change a namespace"),
+    pytest.param("get services/kubernetes -n default", id="get a service (it lists and watches)"),
+    pytest.param("patch replicasets.apps -n default", id="change a replica set"),
     pytest.param("create nodes", id="create a node"),
     pytest.param("patch nodes", id="patch a node"),
     pytest.param("delete nodes", id="delete a node"),
@@ -450,6 +467,11 @@ def test_the_service_account_has_its_role_and_nothing_more(deployed: Cluster) ->
         ("pods/status", "[]", "[patch]"),
         ("events", "[]", "[create]"),
         ("nodes", "[]", "[get list watch]"),
+        ("namespaces", "[]", "[list watch]"),
+        ("services", "[]", "[list watch]"),
+        ("replicationcontrollers", "[]", "[list watch]"),
+        ("replicasets.apps", "[]", "[list watch]"),
+        ("statefulsets.apps", "[]", "[list watch]"),
         ("leases.coordination.k8s.io", "[]", "[create]"),
         ("leases.coordination.k8s.io", "[my-scheduler]", "[get update]"),
     }

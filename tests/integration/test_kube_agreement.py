@@ -14,16 +14,13 @@ scenario makes feasibility independent of placement order:
 from __future__ import annotations
 
 import random
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kubeapi import PodRef
-from tests.integration.conftest import ROOT, Env, body, conditions, node_name, unique, wait_for
+from tests.integration.conftest import Env, body, conditions, kube_scheduler, node_name, unique, wait_for
 
 SEED = 20260
 NODES, ANCHORS, PODS = 6, 8, 20
@@ -44,43 +41,6 @@ CORDON = "node.kubernetes.io/unschedulable"
 TOPOLOGY_KEYS = ["kubernetes.io/hostname", "zone", "rack"]
 ROLES, TEAMS = ["db", "cache", "web"], ["a", "b"]
 PAUSE = {"name": "c", "image": "registry.k8s.io/pause:3.10"}
-
-
-def kube_scheduler_binary() -> Path:
-    bin_dir = subprocess.run(
-        [str(ROOT / "hack" / "build.sh"), "--bin-dir"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return Path(bin_dir) / "kube-scheduler"
-
-
-@contextmanager
-def kube_scheduler(kubeconfig: str, scheduler_name: str, directory: Path) -> Iterator[Path]:
-    """Stock kube-scheduler with one profile. `--secure-port 0` turns off its HTTPS endpoint, and with it the
-    delegated authentication/authorization lookups; nothing else is needed against our API server."""
-    config = directory / "kube-scheduler.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kubescheduler.config.k8s.io/v1",
-                "kind": "KubeSchedulerConfiguration",
-                "profiles": [{"schedulerName": scheduler_name}],
-                "leaderElection": {"leaderElect": False},
-                "clientConnection": {"kubeconfig": kubeconfig},
-            }
-        )
-    )
-    log = directory / "kube-scheduler.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(kube_scheduler_binary()), "--config", str(config), "--secure-port", "0"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield log
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def scenario(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:

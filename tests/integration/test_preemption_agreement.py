@@ -28,8 +28,7 @@ from cache import node_facts, pod_info, pod_model
 from policies.config import default_profile
 from policies.framework import Code, NodeInfo, Status, unresolvable
 from policies.preemption import Budget, Candidate, preempt
-from tests.integration.conftest import Env, body, node_name, unique, wait_for
-from tests.integration.test_kube_agreement import kube_scheduler
+from tests.integration.conftest import Env, body, kube_scheduler, node_name, unique, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
