@@ -229,6 +229,67 @@ def test_explain_and_bind_from_inside_the_pod(kind: Kind) -> None:
     assert event["message"] == f"Successfully assigned default/by-hand to {node}"
 
 
+def requested_cpu(kind: Kind, node: str) -> int:
+    """Millicores the pods on `node` request (kubectl describe's "Allocated resources"), as the scheduler counts."""
+    pods = kind.get("pods", "-A", "--field-selector", f"spec.nodeName={node}")["items"]
+    return sum(
+        int(parse_quantity(c.get("resources", {}).get("requests", {}).get("cpu", "0")) * 1000)
+        for p in pods
+        if p["status"].get("phase") not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")
+        for c in p["spec"]["containers"]
+    )
+
+
+def test_preemption_with_a_real_kubelet(kind: Kind) -> None:
+    """A pod of a higher PriorityClass that fits nowhere: the scheduler marks the running lower-priority pod
+    (DisruptionTarget), deletes it, the kubelet stops it (its grace period, not 0), and the pod takes its room."""
+    (node,) = kind.get("nodes")["items"]
+    name = node["metadata"]["name"]
+    free = int(parse_quantity(node["status"]["allocatable"]["cpu"]) * 1000) - requested_cpu(kind, name)
+    size = f"{free - 100}m"  # one such pod fits, two do not
+    kind.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps(
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": "e2e-high"},
+                "value": 1000,
+            }
+        ),
+    )
+    low, high = pause_pod("batch"), pause_pod("urgent")
+    for pod in (low, high):
+        pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] = size
+    low["spec"]["terminationGracePeriodSeconds"] = 5
+    high["spec"]["priorityClassName"] = "e2e-high"
+    kind.kubectl("apply", "-f", "-", stdin=json.dumps(low))
+    wait_for("batch Running", lambda: running_on(kind, "batch"), timeout=60)
+    batch_uid = kind.get("pod", "-n", "default", "batch")["metadata"]["uid"]
+    try:
+        with timed("a higher-priority pod preempts a running one (kubelet stops it) and runs"):
+            kind.kubectl("apply", "-f", "-", stdin=json.dumps(high))
+            wait_for("urgent Running", lambda: running_on(kind, "urgent"), timeout=90)
+        urgent_uid = kind.get("pod", "-n", "default", "urgent")["metadata"]["uid"]
+        found = kind.kubectl("get", "pod", "-n", "default", "batch", check=False)
+        assert (
+            found.returncode != 0
+            or json.loads(kind.kubectl("get", "pod", "-n", "default", "batch", "-o", "json").stdout)["metadata"]["uid"]
+            != batch_uid
+        ), "the victim is still there"
+        selector = "involvedObject.name=batch,reason=Preempted"
+        (event,) = kind.get("events", "-n", "default", "--field-selector", selector)["items"]
+        assert event["message"] == f"Preempted by pod {urgent_uid} on node {name}", event
+        selector = "involvedObject.name=urgent,reason=FailedScheduling"
+        failed = kind.get("events", "-n", "default", "--field-selector", selector)["items"]
+        assert any("preemption: found a potential placement" in e["message"] for e in failed), failed
+    finally:
+        kind.kubectl("delete", "pod", "-n", "default", "urgent", "batch", "--ignore-not-found", "--wait=true")
+        kind.kubectl("delete", "priorityclass", "e2e-high", "--ignore-not-found")
+
+
 def test_memory_limit_in_the_pods_cgroup(kind: Kind) -> None:
     """The Deployment's memory limit, as the container's own memory cgroup reports it."""
     (container,) = deployment_manifest()["spec"]["template"]["spec"]["containers"]

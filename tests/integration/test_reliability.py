@@ -831,7 +831,8 @@ def _answers(port: int) -> bool:
 @pytest.mark.timeout(60)
 def test_json_logs_parse_and_carry_pod_node_and_reason(env: Env) -> None:
     node = env.node("n", cpu="4")
-    env.pod("fits", cpu="100m")
+    # Its own node: a module-scoped fixture's nodes may share the cluster meanwhile, and score better.
+    env.pod("fits", cpu="100m", nodeSelector={"kubernetes.io/hostname": node})
     env.pod("huge", cpu="64")
     result = env.run_once("--log-format", "json")
     assert result.returncode == 0, result.stderr
