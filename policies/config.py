@@ -130,10 +130,15 @@ def parse(document: Any, default_scheduler_name: str, source: str = "config") ->
     entries = document["profiles"]
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: profiles must be a non-empty list")
-    profiles = tuple(_profile(e, default_scheduler_name, f"{source}: profiles[{i}]") for i, e in enumerate(entries))
+    return _unique(
+        tuple(_profile(e, default_scheduler_name, f"{source}: profiles[{i}]") for i, e in enumerate(entries)), source
+    )
+
+
+def _unique(profiles: tuple[Profile, ...], where: str) -> tuple[Profile, ...]:
     names = [p.scheduler_name for p in profiles]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: schedulerName must be unique across profiles, got {names}")
+        raise ConfigError(f"{where}: schedulerName must be unique across profiles, got {names}")
     return profiles
 
 
@@ -273,11 +278,9 @@ def _kube_configuration(document: dict[str, Any], default_scheduler_name: str, s
     entries = document.get("profiles") or [{}]
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: profiles must be a list")
-    profiles = tuple(_kube_profile(e, default_scheduler_name, f"{where}: profiles[{i}]") for i, e in enumerate(entries))
-    names = [p.scheduler_name for p in profiles]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: schedulerName must be unique across profiles, got {names}")
-    return profiles
+    return _unique(
+        tuple(_kube_profile(e, default_scheduler_name, f"{where}: profiles[{i}]") for i, e in enumerate(entries)), where
+    )
 
 
 def _kube_profile(entry: Any, default_scheduler_name: str, where: str) -> Profile:
