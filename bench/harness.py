@@ -129,6 +129,8 @@ class BindWatcher:
                     self._relist()
                     return
                 self._version = obj["metadata"]["resourceVersion"]
+                if event["type"] == "BOOKMARK":  # a resourceVersion only, no pod
+                    continue
                 name = obj["metadata"]["name"]
                 if event["type"] in ("ADDED", "MODIFIED"):
                     self._seen_bound(name, obj["spec"]["nodeName"], now)
