@@ -38,9 +38,13 @@ from policies.node_resources_fit import (
     ScoringStrategy,
 )
 from policies.node_unschedulable import NodeUnschedulable
+from policies.node_volume_limits import NodeVolumeLimits
 from policies.selector_spread import SelectorSpread
 from policies.taint_toleration import TaintToleration
 from policies.topology_spread import PodTopologySpread
+from policies.volume_binding import VolumeBinding
+from policies.volume_restrictions import VolumeRestrictions
+from policies.volume_zone import VolumeZone
 
 FILTERS: Mapping[str, Callable[[], FilterPlugin]] = {
     p.name: p
@@ -51,6 +55,12 @@ FILTERS: Mapping[str, Callable[[], FilterPlugin]] = {
         NodeAffinity,
         NodeResourcesFit,
         NodePorts,
+        # kube's default order (apis/config/v1/default_plugins.go): the volume filters after the node's
+        # resources and ports, before spreading and inter-pod affinity.
+        VolumeRestrictions,
+        NodeVolumeLimits,
+        VolumeBinding,
+        VolumeZone,
         PodTopologySpread,
         InterPodAffinity,
     )
@@ -247,10 +257,6 @@ KUBE_API_VERSION = "kubescheduler.config.k8s.io/v1"
 BUILT_IN = {"PrioritySort", "SchedulingGates", "DefaultBinder", "DefaultPreemption", "NodeName"}
 # kube's other plugins, which this scheduler does not have: disabling them is a no-op, enabling them an error.
 NOT_SUPPORTED = {
-    "VolumeRestrictions",
-    "NodeVolumeLimits",
-    "VolumeBinding",
-    "VolumeZone",
     "DynamicResources",
     "NodeDeclaredFeatures",
     "GangScheduling",

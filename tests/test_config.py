@@ -273,8 +273,8 @@ def test_kube_plugins_are_enabled_disabled_and_weighted(tmp_path: Path) -> None:
             id="a profile setting",
         ),
         pytest.param(
-            "profiles: [{plugins: {multiPoint: {enabled: [{name: VolumeBinding}]}}}]\n",
-            "VolumeBinding is not supported by this scheduler",
+            "profiles: [{plugins: {multiPoint: {enabled: [{name: DynamicResources}]}}}]\n",
+            "DynamicResources is not supported by this scheduler",
             id="a kube plugin we do not have",
         ),
         pytest.param(
