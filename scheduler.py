@@ -28,6 +28,7 @@ from kubernetes.client import V1Pod, V1PodSpec
 import observability
 from cache import (
     SELECTOR_KINDS,
+    STORAGE_KINDS,
     ClusterCache,
     budget,
     compact,
@@ -36,6 +37,8 @@ from cache import (
     pending_pod,
     pod_info,
     pod_model,
+    storage_key,
+    storage_record,
     workload_selector,
 )
 from cli import Config, make_config, parse_args
@@ -76,6 +79,7 @@ from policies.preemption import (
     lower_priority_nominated,
     preempt,
 )
+from policies.volumes import VOLUME_FILTERS
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 
 log = logging.getLogger("my-scheduler")
@@ -163,6 +167,8 @@ class Scheduler:
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
         if any(p.preemption for p in config.profiles):
             self.informers.append(Informer(api, "PodDisruptionBudget", "", self._on_budget, self.stop))
+        if any(f.name in VOLUME_FILTERS for p in config.profiles for f in p.filters):
+            self.informers += [Informer(api, kind, "", self._on_storage(kind), self.stop) for kind in STORAGE_KINDS]
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
@@ -223,6 +229,22 @@ class Scheduler:
 
         return handle
 
+    def _on_storage(self, what: str) -> Callable[[str, dict[str, Any]], None]:
+        """The handler of a storage kind's informer: its compact record (cache.storage_record) to the loop."""
+
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            try:
+                key = storage_key(what, obj)
+                record = None if kind == "DELETED" else storage_record(what, obj)
+            except Exception:  # one unreadable object must not stop its informer
+                meta = obj.get("metadata") or {}
+                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
+                return
+            self.inbox.put(("storage", f"{what}/{key}", record))  # kinds hold no "/"
+            self.wake.set()
+
+        return handle
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -262,6 +284,10 @@ class Scheduler:
                 what, record = "pod", pod_info(record)
             if what == "namespace":
                 self.cache.set_namespace(key, record)
+            elif what == "storage":
+                kind, name = key.split("/", 1)
+                self.cache.set_storage(kind, name, record)
+                events.add(ClusterEvent.STORAGE_CHANGED)
             elif what == "selector":
                 what, namespace, name = key.split("/", 2)
                 self.cache.set_selector((what, namespace, name), record)

@@ -1,0 +1,154 @@
+"""The volume filters end to end (issue 14): claims, volumes and CSINodes on the real control plane, the daemon
+with its default profile. Claims are created bound (spec.volumeName and the PV controller's bind-completed
+annotation), as the PV controller would leave them: no controller runs here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.integration.conftest import Env, body, wait_for
+
+HOSTNAME = "kubernetes.io/hostname"
+FAST = ("--interval", "0.3")
+DRIVER = "csi.volumes.test"
+
+
+@pytest.fixture
+def volumes(env: Env) -> Iterator[list[str]]:
+    """The names of the PersistentVolumes (cluster-scoped) a test made: deleted after it, with the CSINodes of its
+    nodes (no garbage collector runs here)."""
+    made: list[str] = []
+    yield made
+    for name in made:
+        env.core.delete_persistent_volume(name, _preload_content=False)
+    storage = client.StorageV1Api(env.core.api_client)
+    registered = {n.metadata.name for n in storage.list_csi_node().items if n.metadata}
+    for node in env.nodes:
+        if node in registered:
+            storage.delete_csi_node(node, _preload_content=False)
+
+
+def make_volume(
+    env: Env, made: list[str], name: str, *, on: str | None = None, csi: bool = False, modes: list[str] | None = None
+) -> str:
+    name = f"{env.namespace}-{name}"
+    source: dict[str, Any] = (
+        {"csi": {"driver": DRIVER, "volumeHandle": name}} if csi else {"local": {"path": "/mnt/data"}}
+    )
+    spec: dict[str, Any] = {
+        "capacity": {"storage": "1Gi"},
+        "accessModes": modes or ["ReadWriteOnce"],
+        "persistentVolumeReclaimPolicy": "Retain",
+        "storageClassName": "",
+        **source,
+    }
+    if on is not None or not csi:  # a local volume must say where it is
+        spec["nodeAffinity"] = {
+            "required": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": HOSTNAME, "operator": "In", "values": [on]}]}]
+            }
+        }
+    env.core.create_persistent_volume(body({"metadata": {"name": name}, "spec": spec}))
+    made.append(name)
+    return name
+
+
+def make_claim(env: Env, name: str, *, volume: str | None = None, modes: list[str] | None = None) -> str:
+    """A claim, bound to `volume` as the PV controller leaves a bound claim, or unbound without a class."""
+    meta: dict[str, Any] = {"name": name}
+    spec: dict[str, Any] = {
+        "accessModes": modes or ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+        "storageClassName": "",
+    }
+    if volume is not None:
+        meta["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
+        spec["volumeName"] = volume
+    env.core.create_namespaced_persistent_volume_claim(env.namespace, body({"metadata": meta, "spec": spec}))
+    return name
+
+
+def with_claims(*claims: str) -> dict[str, Any]:
+    return {"volumes": [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]}
+
+
+def failed_scheduling(env: Env, pod: str) -> str:
+    """The message of the first FailedScheduling event for `pod`."""
+    events = wait_for(
+        lambda: [e for e in env.events("FailedScheduling") if e.involved_object.name == pod],
+        what=f"a FailedScheduling event for {pod}",
+    )
+    return str(events[0].message)
+
+
+def test_a_static_volume_for_one_node_takes_the_pod_there(env: Env, volumes: list[str]) -> None:
+    env.node("a")
+    b = env.node("b")
+    make_claim(env, "data", volume=make_volume(env, volumes, "pv", on=b))
+    env.pod("p", **with_claims("data"))
+    with env.scheduler(*FAST):
+        assert wait_for(lambda: env.node_of("p"), what="p bound") == b
+
+
+def test_an_unbound_immediate_claim_fails_with_kubes_message(env: Env) -> None:
+    env.node("a")
+    env.node("b")
+    make_claim(env, "unbound")
+    env.pod("p", **with_claims("unbound"))
+    with env.scheduler(*FAST):
+        message = failed_scheduling(env, "p")
+    assert message.startswith("0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.")
+    assert env.node_of("p") is None
+
+
+def test_a_missing_claim_fails_with_kubes_message(env: Env) -> None:
+    env.node("a")
+    env.pod("p", **with_claims("nowhere"))
+    with env.scheduler(*FAST):
+        message = failed_scheduling(env, "p")
+    assert message.startswith('0/1 nodes are available: persistentvolumeclaim "nowhere" not found.')
+
+
+def test_a_read_write_once_pod_claim_in_use_is_unschedulable(env: Env, volumes: list[str]) -> None:
+    a = env.node("a")
+    env.node("b")
+    rwop = ["ReadWriteOncePod"]
+    make_claim(env, "single", volume=make_volume(env, volumes, "pv", csi=True, modes=rwop), modes=rwop)
+    env.pod("user", nodeName=a, **with_claims("single"))
+    env.pod("second", **with_claims("single"))
+    with env.scheduler(*FAST):
+        message = failed_scheduling(env, "second")
+    assert message.startswith(
+        "0/2 nodes are available: 2 node(s) unavailable due to PersistentVolumeClaim with ReadWriteOncePod access "
+        "mode already in-use by another pod."
+    ), message
+    assert env.node_of("second") is None
+
+
+def make_csi_node(env: Env, node: str, limit: int) -> None:
+    """The CSINode a CSI driver's node plugin would register, with its volume limit."""
+    manifest = {
+        "metadata": {"name": node},
+        "spec": {"drivers": [{"name": DRIVER, "nodeID": node, "allocatable": {"count": limit}}]},
+    }
+    client.StorageV1Api(env.core.api_client).create_csi_node(body(manifest))
+
+
+def test_a_node_at_its_volume_limit_is_filtered_with_kubes_reason(env: Env, volumes: list[str]) -> None:
+    a, b = env.node("a"), env.node("b")
+    make_csi_node(env, a, 1)
+    make_csi_node(env, b, 2)
+    for name in ("first", "second", "third"):
+        make_claim(env, name, volume=make_volume(env, volumes, name, csi=True))
+    env.pod("on-a", nodeName=a, **with_claims("first"))
+    env.pod("on-b", nodeName=b, **with_claims("second"))
+    env.pod("p", **with_claims("third"))
+    with env.scheduler(*FAST):
+        assert wait_for(lambda: env.node_of("p"), what="p bound") == b  # a has no room for another volume
+        env.pod("q", **with_claims("third", "first"))  # two more volumes on b, one more on a: neither fits
+        message = failed_scheduling(env, "q")
+    assert message.startswith("0/2 nodes are available: 2 node(s) exceed max volume count."), message
