@@ -24,6 +24,7 @@ from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBud
 
 from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from policies.preemption import Budget
+from policies.volume_binding import PodVolumes
 from policies.volumes import Claim, StorageClass, Volume, VolumeObjects, csi_limits
 from scheduling_queue import PendingPod
 
@@ -168,6 +169,24 @@ class ClusterCache:
     def objects(self) -> ClusterObjects:
         """What the policies read besides the nodes: live views, not copies (the loop's thread owns both)."""
         return ClusterObjects(self.namespaces, self.selectors, self.image_nodes, self.volumes)
+
+    def assume_volumes(self, plan: PodVolumes, node: str) -> None:
+        """The binder's writes counted before they are posted (kube's AssumePodVolumes): the next pods see the
+        matched volumes claimed and the claims to provision on their node. The informers then bring the truth."""
+        for claim, volume in plan.static:
+            ref = (claim.namespace, claim.name, claim.uid)
+            self.set_storage("PersistentVolume", volume.name, replace(volume, claim_ref=ref))
+        for claim in plan.provision:
+            self.set_storage(
+                "PersistentVolumeClaim", f"{claim.namespace}/{claim.name}", replace(claim, selected_node=node)
+            )
+
+    def forget_volumes(self, plan: PodVolumes) -> None:
+        """The binder failed (and undid its writes): the records as the filters saw them (kube's revertAssumed)."""
+        for _, volume in plan.static:
+            self.set_storage("PersistentVolume", volume.name, volume)
+        for claim in plan.provision:
+            self.set_storage("PersistentVolumeClaim", f"{claim.namespace}/{claim.name}", claim)
 
     def set_storage(self, kind: str, key: str, record: StorageRecord | None) -> None:
         """A storage object (see `storage_record`) by its `storage_key`; None when it is gone."""

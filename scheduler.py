@@ -79,8 +79,10 @@ from policies.preemption import (
     lower_priority_nominated,
     preempt,
 )
+from policies.volume_binding import PodVolumes, volume_plan
 from policies.volumes import VOLUME_FILTERS
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
+from volume_binder import VolumeBindingError, bind_volumes
 
 log = logging.getLogger("my-scheduler")
 
@@ -175,6 +177,11 @@ class Scheduler:
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
         # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
         self._evicting: dict[str, tuple[set[str], float]] = {}
+        # The profiles whose VolumeBinding binds claims before the pod's Binding, and the binds doing so (by uid).
+        self._binds_volumes = {
+            p.scheduler_name for p in config.profiles if any(f.name == "VolumeBinding" for f in p.filters)
+        }
+        self._volume_plans: dict[str, PodVolumes] = {}
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
         self._started = False
         self._start = 0
@@ -425,11 +432,12 @@ class Scheduler:
                 return True
             # Later pods must see this one on its node, or a burst piles onto one node.
             self.cache.assume(compact(PodInfo.of(pod, decision.node)))
+            plan = self._assume_volumes(attempt, decision.node)
             # Back-pressure: decisions run ahead of the binds by two binds per thread at most, or a burst of
             # 50,000 pods would hold thousands of queued binds (each with its pod's model) in memory.
             while len(self._in_flight) >= 2 * self.config.parallelism:
                 self._bound(*self._in_flight.popleft(), stats)
-            future = self.pool.submit(self._bind, attempt, decision.node)
+            future = self.pool.submit(self._bind, attempt, decision.node, plan)
             self._in_flight.append((attempt, future))
         return False
 
@@ -443,12 +451,35 @@ class Scheduler:
                 running.append((attempt, future))
         self._in_flight = running
 
-    def _bind(self, attempt: Attempt, node: str) -> tuple[BindResult, str] | None:
-        """In a bind thread: post the binding and report it at once, not at the end of the cycle.
-        None: not posted (leadership lost meanwhile) or failed after every retry."""
+    def _assume_volumes(self, attempt: Attempt, node: str) -> PodVolumes:
+        """What VolumeBinding must write before the pod's Binding (unbound WaitForFirstConsumer claims), counted
+        in the cache at once so the next pods do not take the same volumes."""
+        info = self.cache.nodes.get(node)
+        if attempt.profile not in self._binds_volumes or info is None:
+            return PodVolumes()
+        plan = volume_plan(attempt.pod, info, self.cache.volumes)
+        if plan:
+            self.cache.assume_volumes(plan, node)
+            self._volume_plans[attempt.ref.uid] = plan
+        return plan
+
+    def _bind(self, attempt: Attempt, node: str, volumes: PodVolumes | None = None) -> tuple[BindResult, str] | None:
+        """In a bind thread: bind the pod's volumes if it has some to bind (kube's PreBind), post the binding and
+        report it at once, not at the end of the cycle. None: not posted (leadership lost meanwhile, the volumes
+        not bound) or failed after every retry."""
         key = str(attempt.ref)
         if not self.may_act():  # leadership may have gone while this bind waited for a thread
             return None
+        if volumes:
+            try:
+                bind_volumes(self.api, volumes, node, self.stop)
+            except VolumeBindingError as e:
+                message = f'running PreBind plugin "VolumeBinding": {e}'
+                log.error("%s: %s", key, message, extra={"pod": key, "node": node})
+                call_quietly(self.api.event, attempt.pod, "Warning", "FailedScheduling", message)
+                return None
+            if not self.may_act():
+                return None
         try:
             result, message = self.api.bind(attempt.pod, node)
         except Exception as e:  # noqa: BLE001 — retries are exhausted and the outcome is unknown
@@ -468,6 +499,9 @@ class Scheduler:
         uid = attempt.ref.uid
         outcome = bind.result()
         result = outcome[0] if outcome else None
+        volumes = self._volume_plans.pop(uid, None)
+        if volumes is not None and result is not BindResult.BOUND:
+            self.cache.forget_volumes(volumes)
         if result is BindResult.BOUND:
             stats.bound += 1
             self._record(attempt, "scheduled")

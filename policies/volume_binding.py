@@ -1,11 +1,12 @@
 """VolumeBinding's PreFilter and Filter (framework/plugins/volumebinding/volume_binding.go, binder.go): every
 claim of the pod must exist (not lost, not being deleted; a generic ephemeral volume's claim owned by the pod);
 an unbound claim of an Immediate class rejects the pod; a bound claim's PersistentVolume must exist and its node
-affinity match the node.
+affinity match the node; an unbound WaitForFirstConsumer claim needs an available PersistentVolume that fits
+the node (kube's findMatchingVolumes: the smallest), else a class that can provision there (checkVolumeProvisions:
+a provisioner, allowedTopologies). `pod_volumes` is what the binder then writes for the chosen node (scheduler.py:
+claimRef on the volume, the selected node on a claim to provision), before the pod's Binding.
 
-Not here yet: binding unbound WaitForFirstConsumer claims (kube's findMatchingVolumes / checkVolumeProvisions and
-the binder's PreBind). Such a claim rejects the pod with a message of this scheduler's own, unless it already has
-a selected node (then only that node fits, as in kube, and the provisioner binds it while the kubelet waits).
+Not here: CSIStorageCapacity (kube's storage capacity check) and VolumeBinding's Score.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import ClassVar
 from kubernetes.client import V1NodeSelectorTerm, V1Pod
 
 from policies.framework import SUCCESS, Code, CycleState, Key, NodeInfo, PreFilter, PreFilterSkip, Status, unresolvable
+from policies.labels import matches as selector_matches
 from policies.node_affinity import requirement_matches
 from policies.volumes import (
+    NO_PROVISIONER,
     WAIT_FOR_FIRST_CONSUMER,
     Claim,
+    Volume,
     VolumeObjects,
     claim_not_found,
     has_claims,
@@ -36,20 +40,25 @@ BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
 PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 
 
-def waits_for_binding(claim: Claim) -> str:
-    """This scheduler's own reason (kube would bind the claim): see the module's docstring."""
-    return (
-        f'persistentvolumeclaim "{claim.name}" waits for its first consumer: my-scheduler does not bind '
-        "WaitForFirstConsumer claims yet"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class PodVolumeClaims:
-    """kube's PodVolumeClaims: the pod's bound claims, and its unbound WaitForFirstConsumer ones."""
+    """kube's PodVolumeClaims: the pod's bound claims, its unbound WaitForFirstConsumer ones, and the volumes of
+    those claims' classes (name order, so ties between equal volumes go the same way every time)."""
 
     bound: tuple[Claim, ...]
     delayed: tuple[Claim, ...]
+    candidates: Mapping[str, tuple[Volume, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class PodVolumes:
+    """kube's PodVolumes for one node: the claims to bind to an available volume, and the claims to provision."""
+
+    static: tuple[tuple[Claim, Volume], ...] = ()
+    provision: tuple[Claim, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.static or self.provision)
 
 
 _CLAIMS: Key[PodVolumeClaims | Status] = Key("VolumeBinding claims", pod_only=True)
@@ -96,10 +105,77 @@ def pod_volume_claims(pod: V1Pod, volumes: VolumeObjects) -> PodVolumeClaims | S
             immediate = True
     if immediate:
         return unresolvable(UNBOUND_IMMEDIATE)
-    unsupported = next((c for c in delayed if c.selected_node is None), None)
-    if unsupported is not None:
-        return unresolvable(waits_for_binding(unsupported))
-    return PodVolumeClaims(tuple(bound), tuple(delayed))
+    classes = {c.storage_class for c in delayed}
+    candidates = {
+        name: tuple(sorted((v for v in volumes.volumes.values() if v.storage_class == name), key=lambda v: v.name))
+        for name in classes
+    }
+    return PodVolumeClaims(tuple(bound), tuple(delayed), candidates)
+
+
+def matching_volume(
+    claim: Claim, candidates: Sequence[Volume], labels: Mapping[str, str], taken: set[str]
+) -> Volume | None:
+    """component-helpers' FindMatchingVolume on the scheduler's path: a volume already bound to the claim if it
+    fits the node (else none), otherwise the smallest available one of the claim's class, size, mode and access
+    modes that fits the node and the claim's selector."""
+    smallest = None
+    for volume in candidates:
+        if volume.name in taken or (volume.claim_ref is not None and not volume.bound_to(claim)):
+            continue
+        if volume.capacity < claim.request or volume.volume_mode != claim.volume_mode or volume.deleting:
+            continue
+        if volume.attributes_class != claim.attributes_class:
+            continue
+        fits = node_affinity_matches(volume.node_terms, labels)
+        if volume.bound_to(claim):
+            return volume if fits else None
+        if not volume.available or (claim.selector is not None and not selector_matches(claim.selector, volume.labels)):
+            continue
+        if volume.storage_class != claim.storage_class or not fits or not claim.access_modes <= volume.access_modes:
+            continue
+        if smallest is None or volume.capacity < smallest.capacity:
+            smallest = volume
+    return smallest
+
+
+def pod_volumes(claims: PodVolumeClaims, node: NodeInfo, volumes: VolumeObjects) -> PodVolumes | Status:
+    """kube's FindPodVolumes for one node: what to bind and provision there, or the status saying why the node
+    does not fit (its ConflictReasons, UnschedulableAndUnresolvable), or an ERROR status."""
+    reasons = []
+    for claim in claims.bound:  # kube's checkBoundClaims: stops at the first volume that is missing or off
+        volume = volumes.volumes.get(claim.volume_name)
+        if volume is None:
+            reasons.append(PV_NOT_EXIST)
+            break
+        if not node_affinity_matches(volume.node_terms, node.labels):
+            reasons.append(NODE_CONFLICT)
+            break
+    if any(c.selected_node is not None and c.selected_node != node.name for c in claims.delayed):
+        reasons.insert(1 if reasons and reasons[0] == NODE_CONFLICT else 0, BIND_CONFLICT)
+        return unresolvable(*reasons)
+    provision = [c for c in claims.delayed if c.selected_node is not None]
+    static: list[tuple[Claim, Volume]] = []
+    taken: set[str] = set()
+    for claim in sorted((c for c in claims.delayed if c.selected_node is None), key=lambda c: c.request):
+        volume = matching_volume(claim, claims.candidates.get(claim.storage_class, ()), node.labels, taken)
+        if volume is None:
+            provision.append(claim)
+        else:
+            taken.add(volume.name)
+            static.append((claim, volume))
+    for claim in provision:  # kube's checkVolumeProvisions
+        if not claim.storage_class:
+            return Status(Code.ERROR, (f'no class for claim "{claim.namespace}/{claim.name}"',))
+        storage_class = volumes.classes.get(claim.storage_class)
+        if storage_class is None:
+            return Status(Code.ERROR, (f'failed to find storage class "{claim.storage_class}"',))
+        if storage_class.provisioner in ("", NO_PROVISIONER) or not storage_class.allows(node.labels):
+            reasons.insert(1 if reasons and reasons[0] == NODE_CONFLICT else 0, BIND_CONFLICT)
+            break
+    if reasons:
+        return unresolvable(*reasons)
+    return PodVolumes(tuple(static), tuple(c for c in provision if c.selected_node is None))
 
 
 def node_affinity_matches(terms: Sequence[V1NodeSelectorTerm] | None, labels: Mapping[str, str]) -> bool:
@@ -137,15 +213,16 @@ class VolumeBinding(PreFilterSkip, PreFilter):
         claims = state.memo(_CLAIMS, lambda: pod_volume_claims(pod, volumes))
         if isinstance(claims, Status):
             return claims
-        reasons = []
-        for claim in claims.bound:  # kube's checkBoundClaims: stops at the first volume that is missing or off
-            volume = volumes.volumes.get(claim.volume_name)
-            if volume is None:
-                reasons.append(PV_NOT_EXIST)
-                break
-            if not node_affinity_matches(volume.node_terms, node.labels):
-                reasons.append(NODE_CONFLICT)
-                break
-        if any(c.selected_node != node.name for c in claims.delayed):
-            reasons.insert(1 if reasons and reasons[0] == NODE_CONFLICT else 0, BIND_CONFLICT)
-        return unresolvable(*reasons) if reasons else SUCCESS
+        found = pod_volumes(claims, node, volumes)
+        return found if isinstance(found, Status) else SUCCESS
+
+
+def volume_plan(pod: V1Pod, node: NodeInfo, volumes: VolumeObjects) -> PodVolumes:
+    """What the binder must write for `pod` on `node`, the node the filters chose (kube keeps it from Filter in
+    its CycleState; finding it again for one node is cheaper than keeping it for every node). Empty when every
+    claim is bound, or the pod no longer fits (then the binder writes nothing and the bind decides)."""
+    if not has_claims(pod):
+        return PodVolumes()
+    claims = pod_volume_claims(pod, volumes)
+    found = pod_volumes(claims, node, volumes) if not isinstance(claims, Status) else claims
+    return found if isinstance(found, PodVolumes) else PodVolumes()

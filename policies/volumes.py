@@ -9,12 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client import V1NodeSelectorTerm, V1Pod
+from kubernetes.client import V1LabelSelector, V1NodeSelectorTerm, V1Pod
+
+from policies.resources import quantity
 
 # kube's annotations (pkg/controller/volume/persistentvolume/util, component-helpers/storage/volume).
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
+BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
+NO_PROVISIONER = "kubernetes.io/no-provisioner"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 READ_WRITE_ONCE_POD = "ReadWriteOncePod"
 # The filters that read the storage objects: the daemon watches those only for a profile with one of them.
@@ -35,6 +39,13 @@ class Claim:
     deleting: bool
     controller_uid: str | None  # the uid of its controlling owner (a generic ephemeral volume's pod)
     selected_node: str | None  # volume.kubernetes.io/selected-node
+    # What matching it with an available PersistentVolume reads (WaitForFirstConsumer binding).
+    uid: str = ""
+    resource_version: str = ""
+    request: int = 0  # spec.resources.requests.storage in bytes
+    volume_mode: str = "Filesystem"
+    attributes_class: str = ""  # spec.volumeAttributesClassName
+    selector: V1LabelSelector | None = None
 
     @property
     def bound(self) -> bool:
@@ -57,7 +68,17 @@ class Claim:
             deleting=meta.get("deletionTimestamp") is not None,
             controller_uid=owner["uid"] if owner else None,
             selected_node=annotations.get(SELECTED_NODE),
+            uid=meta.get("uid", ""),
+            resource_version=meta.get("resourceVersion", ""),
+            request=_storage(((spec.get("resources") or {}).get("requests") or {}).get("storage")),
+            volume_mode=spec.get("volumeMode") or "Filesystem",
+            attributes_class=spec.get("volumeAttributesClassName") or "",
+            selector=V1LabelSelector.from_dict(spec["selector"]) if spec.get("selector") else None,
         )
+
+
+def _storage(value: object) -> int:
+    return quantity("storage", str(value)) if value is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +90,27 @@ class Volume:
     # spec.nodeAffinity.required's terms; None when the volume has no required node affinity.
     node_terms: tuple[V1NodeSelectorTerm, ...] | None
     csi: tuple[str, str] | None  # (driver, volumeHandle) of a CSI volume
+    # What matching it with a claim reads (kube's FindMatchingVolume).
+    claim_ref: tuple[str, str, str] | None = None  # (namespace, name, uid) of spec.claimRef
+    available: bool = False  # status.phase Available
+    deleting: bool = False
+    capacity: int = 0  # spec.capacity.storage in bytes
+    access_modes: frozenset[str] = frozenset()
+    storage_class: str = ""  # kube's GetPersistentVolumeClass: the beta annotation, else spec.storageClassName
+    volume_mode: str = "Filesystem"
+    attributes_class: str = ""
+    resource_version: str = ""
+
+    def bound_to(self, claim: Claim) -> bool:
+        """kube's IsVolumeBoundToClaim: its claimRef names the claim (and its uid, when it has one)."""
+        ref = self.claim_ref
+        return ref is not None and ref[:2] == (claim.namespace, claim.name) and ref[2] in ("", claim.uid)
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> Volume:
-        meta, spec = obj["metadata"], obj.get("spec") or {}
+        meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+        ref = spec.get("claimRef")
+        annotations = meta.get("annotations") or {}
         required = (spec.get("nodeAffinity") or {}).get("required")
         terms = None
         if required is not None:
@@ -83,6 +121,15 @@ class Volume:
             labels=meta.get("labels") or {},
             node_terms=terms,
             csi=(csi.get("driver", ""), csi.get("volumeHandle", "")) if csi else None,
+            claim_ref=(ref.get("namespace", ""), ref.get("name", ""), ref.get("uid", "")) if ref else None,
+            available=status.get("phase") == "Available",
+            deleting=meta.get("deletionTimestamp") is not None,
+            capacity=_storage((spec.get("capacity") or {}).get("storage")),
+            access_modes=frozenset(spec.get("accessModes") or ()),
+            storage_class=annotations.get(BETA_STORAGE_CLASS) or spec.get("storageClassName") or "",
+            volume_mode=spec.get("volumeMode") or "Filesystem",
+            attributes_class=spec.get("volumeAttributesClassName") or "",
+            resource_version=meta.get("resourceVersion", ""),
         )
 
 
@@ -97,10 +144,22 @@ class StorageClass:
     name: str
     provisioner: str
     binding_mode: str | None  # volumeBindingMode (the API server defaults it to Immediate)
+    # allowedTopologies: OR-ed terms, each AND-ed (label key, allowed values); empty allows every node.
+    allowed_topologies: tuple[tuple[tuple[str, frozenset[str]], ...], ...] = ()
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> StorageClass:
-        return cls(obj["metadata"]["name"], obj.get("provisioner", ""), obj.get("volumeBindingMode"))
+        topologies = tuple(
+            tuple((e["key"], frozenset(e.get("values") or ())) for e in term.get("matchLabelExpressions") or ())
+            for term in obj.get("allowedTopologies") or ()
+        )
+        return cls(obj["metadata"]["name"], obj.get("provisioner", ""), obj.get("volumeBindingMode"), topologies)
+
+    def allows(self, labels: Mapping[str, str]) -> bool:
+        """kube's MatchTopologySelectorTerms: no terms match every node; else one term's expressions all match."""
+        if not self.allowed_topologies:
+            return True
+        return any(term and all(labels.get(k) in values for k, values in term) for term in self.allowed_topologies)
 
 
 def csi_limits(obj: Mapping[str, Any]) -> tuple[str, dict[str, int]]:

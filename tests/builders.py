@@ -345,6 +345,7 @@ def claim(
     deleting: bool = False,
     owner_uid: str | None = None,
     selected_node: str | None = None,
+    request: str = "1Gi",
 ) -> Claim:
     """A claim; `volume` is spec.volumeName, and the claim counts as bound (bind-completed) when it has one
     unless `bound=False`."""
@@ -353,14 +354,14 @@ def claim(
         annotations[BIND_COMPLETED] = "yes"
     if selected_node:
         annotations[SELECTED_NODE] = selected_node
-    meta: Json = {"name": name, "namespace": namespace, "annotations": annotations}
+    meta: Json = {"name": name, "namespace": namespace, "annotations": annotations, "uid": f"uid-{namespace}-{name}"}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if owner_uid:
         meta["ownerReferences"] = [
             {"apiVersion": "v1", "kind": "Pod", "name": "x", "uid": owner_uid, "controller": True}
         ]
-    spec: Json = {"accessModes": list(modes)}
+    spec: Json = {"accessModes": list(modes), "resources": {"requests": {"storage": request}}}
     if volume:
         spec["volumeName"] = volume
     if storage_class:
@@ -374,18 +375,42 @@ def volume(
     labels: Mapping[str, str] | None = None,
     terms: Sequence[Json] | None = None,
     csi: tuple[str, str] | None = None,
+    capacity: str = "1Gi",
+    storage_class: str | None = None,
+    modes: Sequence[str] = ("ReadWriteOnce",),
+    phase: str = "Available",
+    claimed_by: str | None = None,
 ) -> Volume:
-    """A PersistentVolume; `terms` are its required node affinity's node selector terms (`node_term`)."""
-    spec: Json = {}
+    """A PersistentVolume; `terms` are its required node affinity's node selector terms (`node_term`);
+    `claimed_by` ("namespace/name") is its claimRef."""
+    spec: Json = {"capacity": {"storage": capacity}, "accessModes": list(modes)}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    if claimed_by:
+        namespace, claim_name = claimed_by.split("/")
+        spec["claimRef"] = {"namespace": namespace, "name": claim_name}
     if terms is not None:
         spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": list(terms)}}
     if csi is not None:
         spec["csi"] = {"driver": csi[0], "volumeHandle": csi[1]}
-    return Volume.of({"metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec})
+    return Volume.of(
+        {"metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec, "status": {"phase": phase}}
+    )
 
 
-def storage_class(name: str, mode: str | None = "Immediate", provisioner: str = "csi.example.com") -> StorageClass:
-    return StorageClass.of({"metadata": {"name": name}, "provisioner": provisioner, "volumeBindingMode": mode})
+def storage_class(
+    name: str,
+    mode: str | None = "Immediate",
+    provisioner: str = "csi.example.com",
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> StorageClass:
+    """A StorageClass; `allowed` is one allowedTopologies term (label key → values)."""
+    obj: Json = {"metadata": {"name": name}, "provisioner": provisioner, "volumeBindingMode": mode}
+    if allowed:
+        obj["allowedTopologies"] = [
+            {"matchLabelExpressions": [{"key": k, "values": list(v)} for k, v in allowed.items()]}
+        ]
+    return StorageClass.of(obj)
 
 
 def volume_objects(

@@ -10,6 +10,7 @@ from policies.volume_binding import (
     UNBOUND_IMMEDIATE,
     VolumeBinding,
     node_affinity_matches,
+    volume_plan,
 )
 from policies.volumes import Claim, StorageClass, Volume
 from tests.builders import (
@@ -29,6 +30,7 @@ from tests.builders import (
 NODES = [node_with_pods("a"), node_with_pods("b")]
 ON_B = [node_term(expr(HOSTNAME, "In", "b"))]
 WFFC = storage_class("local", "WaitForFirstConsumer", "rancher.io/local-path")
+STATIC = storage_class("static", "WaitForFirstConsumer", "kubernetes.io/no-provisioner")
 
 
 @pytest.mark.parametrize(
@@ -142,15 +144,61 @@ WFFC = storage_class("local", "WaitForFirstConsumer", "rancher.io/local-path")
             [claim("data", storage_class="local"), WFFC],
             ["data"],
             [],
-            {
-                n: (
-                    Code.UNRESOLVABLE,
-                    'persistentvolumeclaim "data" waits for its first consumer: my-scheduler does not bind '
-                    "WaitForFirstConsumer claims yet",
-                )
-                for n in "ab"
-            },
-            id="a WaitForFirstConsumer claim without a selected node is not bound by this scheduler (yet)",
+            {"a": None, "b": None},
+            id="a WaitForFirstConsumer claim without a volume is provisioned wherever its class allows",
+        ),
+        pytest.param(
+            [claim("data", storage_class="static"), STATIC, volume("pv", storage_class="static", terms=ON_B)],
+            ["data"],
+            [],
+            {"a": (Code.UNRESOLVABLE, BIND_CONFLICT), "b": None},
+            id="a WaitForFirstConsumer claim with an available volume on b only, no provisioner",
+        ),
+        pytest.param(
+            [claim("data", storage_class="static"), STATIC, volume("pv", storage_class="static", phase="Released")],
+            ["data"],
+            [],
+            {"a": (Code.UNRESOLVABLE, BIND_CONFLICT), "b": (Code.UNRESOLVABLE, BIND_CONFLICT)},
+            id="a volume that is not Available is not matched",
+        ),
+        pytest.param(
+            [claim("data", storage_class="static", request="2Gi"), STATIC, volume("pv", storage_class="static")],
+            ["data"],
+            [],
+            {"a": (Code.UNRESOLVABLE, BIND_CONFLICT), "b": (Code.UNRESOLVABLE, BIND_CONFLICT)},
+            id="a volume smaller than the request is not matched",
+        ),
+        pytest.param(
+            [
+                claim("data", storage_class="static"),
+                STATIC,
+                volume("pv", storage_class="static", claimed_by="default/other"),
+            ],
+            ["data"],
+            [],
+            {"a": (Code.UNRESOLVABLE, BIND_CONFLICT), "b": (Code.UNRESOLVABLE, BIND_CONFLICT)},
+            id="a volume claimed by another claim is not matched",
+        ),
+        pytest.param(
+            [
+                claim("data", storage_class="static", modes=["ReadWriteMany"]),
+                STATIC,
+                volume("pv", storage_class="static"),
+            ],
+            ["data"],
+            [],
+            {"a": (Code.UNRESOLVABLE, BIND_CONFLICT), "b": (Code.UNRESOLVABLE, BIND_CONFLICT)},
+            id="a volume without the claim's access modes is not matched",
+        ),
+        pytest.param(
+            [
+                claim("data", storage_class="zonal"),
+                storage_class("zonal", "WaitForFirstConsumer", allowed={HOSTNAME: ["a"]}),
+            ],
+            ["data"],
+            [],
+            {"a": None, "b": (Code.UNRESOLVABLE, BIND_CONFLICT)},
+            id="a class's allowedTopologies limit where it provisions",
         ),
     ],
 )
@@ -189,3 +237,21 @@ def test_node_affinity_matches_labels_only(
     terms: list[dict[str, object]] | None, labels: dict[str, str], fits: bool
 ) -> None:
     assert node_affinity_matches(volume("pv", terms=terms).node_terms, labels) is fits
+
+
+def test_the_plan_binds_the_smallest_fitting_volume_and_provisions_the_rest() -> None:
+    objects = volume_objects(
+        claim("small", storage_class="static", request="1Gi"),
+        claim("big", storage_class="static", request="5Gi"),
+        claim("fresh", storage_class="local"),
+        claim("chosen", storage_class="local", selected_node="b"),
+        STATIC,
+        WFFC,
+        volume("pv-10", storage_class="static", capacity="10Gi"),
+        volume("pv-2", storage_class="static", capacity="2Gi"),
+        volume("pv-a", storage_class="static", capacity="1Gi", terms=[node_term(expr(HOSTNAME, "In", "a"))]),
+    )
+    plan = volume_plan(pod(claims=["big", "small", "fresh", "chosen"]), NODES[1], objects)
+    assert [(c.name, v.name) for c, v in plan.static] == [("small", "pv-2"), ("big", "pv-10")]
+    assert [c.name for c in plan.provision] == ["fresh"], "a claim with its selected node is written already"
+    assert not volume_plan(pod(claims=["small"]), NODES[0], volume_objects(claim("small", volume="pv"), volume("pv")))

@@ -4,7 +4,9 @@ annotation), as the PV controller would leave them: no controller runs here."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +154,102 @@ def test_a_node_at_its_volume_limit_is_filtered_with_kubes_reason(env: Env, volu
         env.pod("q", **with_claims("third", "first"))  # two more volumes on b, one more on a: neither fits
         message = failed_scheduling(env, "q")
     assert message.startswith("0/2 nodes are available: 2 node(s) exceed max volume count."), message
+
+
+# --- WaitForFirstConsumer: the scheduler binds, kube-controller-manager's PV binder completes ------------------
+
+
+@pytest.fixture
+def storage_class(env: Env) -> Iterator[str]:
+    """A WaitForFirstConsumer class without a provisioner (static local volumes), deleted after the test."""
+    name = f"{env.namespace}-local"
+    storage = client.StorageV1Api(env.core.api_client)
+    manifest = {
+        "metadata": {"name": name},
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
+    storage.create_storage_class(body(manifest))
+    yield name
+    storage.delete_storage_class(name, _preload_content=False)
+
+
+@pytest.fixture
+def pv_controller(env: Env) -> Iterator[Path]:
+    """kube-controller-manager with only the PersistentVolume binder (its node lifecycle controller would mark
+    the simulated nodes unreachable), against the test's API server. Yields its log."""
+    log = env.logs / "kube-controller-manager.log"
+    command = [
+        str(env.cluster.bin / "kube-controller-manager"),
+        "--kubeconfig",
+        env.cluster.kubeconfig,
+        "--controllers=persistentvolume-binder",
+        "--leader-elect=false",
+        "--secure-port=0",
+    ]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield log
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def make_class_volume(env: Env, made: list[str], name: str, storage_class: str, *, on: str) -> str:
+    name = f"{env.namespace}-{name}"
+    term = {"matchExpressions": [{"key": HOSTNAME, "operator": "In", "values": [on]}]}
+    spec = {
+        "capacity": {"storage": "1Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "persistentVolumeReclaimPolicy": "Retain",
+        "storageClassName": storage_class,
+        "local": {"path": "/mnt/data"},
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [term]}},
+    }
+    env.core.create_persistent_volume(body({"metadata": {"name": name}, "spec": spec}))
+    made.append(name)
+    return name
+
+
+def make_class_claim(env: Env, name: str, storage_class: str) -> None:
+    spec = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+        "storageClassName": storage_class,
+    }
+    env.core.create_namespaced_persistent_volume_claim(env.namespace, body({"metadata": {"name": name}, "spec": spec}))
+
+
+def test_a_wait_for_first_consumer_claim_is_bound_to_a_fitting_volume_before_the_pod(
+    env: Env, volumes: list[str], storage_class: str, pv_controller: Path
+) -> None:
+    env.node("a")
+    b = env.node("b")
+    volume = make_class_volume(env, volumes, "local-b", storage_class, on=b)
+    make_class_claim(env, "data", storage_class)
+    env.pod("p", **with_claims("data"))
+    with env.scheduler(*FAST) as scheduler:
+        assert wait_for(lambda: env.node_of("p"), timeout=60, what="p bound") == b
+    claim = env.core.read_namespaced_persistent_volume_claim("data", env.namespace).to_dict()
+    assert claim["spec"]["volume_name"] == volume
+    assert (claim["metadata"]["annotations"] or {}).get("pv.kubernetes.io/bind-completed") == "yes"
+    ref = env.core.read_persistent_volume(volume).to_dict()["spec"]["claim_ref"]
+    assert (ref["name"], ref["uid"]) == ("data", claim["metadata"]["uid"])
+    log = scheduler.output()
+    # The claimRef was written, the claim bound (the binder waited for it), and only then the pod's Binding.
+    assert log.index(f"Bound volume {volume} to claim") < log.index(f"Bound {env.namespace}/p"), log
+
+
+def test_a_wait_for_first_consumer_claim_without_a_fitting_volume_fails_with_kubes_reason(
+    env: Env, volumes: list[str], storage_class: str
+) -> None:
+    env.node("a")
+    env.node("b")
+    make_class_claim(env, "data", storage_class)
+    env.pod("p", **with_claims("data"))
+    with env.scheduler(*FAST):
+        message = failed_scheduling(env, "p")
+    assert message.startswith("0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."), (
+        message
+    )
