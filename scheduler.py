@@ -79,7 +79,7 @@ from policies.preemption import (
     lower_priority_nominated,
     preempt,
 )
-from policies.volume_binding import PodVolumes, volume_plan
+from policies.volume_binding import PodVolumes, VolumeBinding, volume_plan
 from policies.volumes import VOLUME_FILTERS
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
 from volume_binder import VolumeBindingError, bind_volumes
@@ -177,9 +177,10 @@ class Scheduler:
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
         # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
         self._evicting: dict[str, tuple[set[str], float]] = {}
-        # The profiles whose VolumeBinding binds claims before the pod's Binding, and the binds doing so (by uid).
+        # The profiles whose VolumeBinding binds claims before the pod's Binding (with how long it waits for the
+        # claims to be bound), and the binds doing so (by uid).
         self._binds_volumes = {
-            p.scheduler_name for p in config.profiles if any(f.name == "VolumeBinding" for f in p.filters)
+            p.scheduler_name: f.bind_timeout for p in config.profiles for f in p.filters if isinstance(f, VolumeBinding)
         }
         self._volume_plans: dict[str, PodVolumes] = {}
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
@@ -472,7 +473,7 @@ class Scheduler:
             return None
         if volumes:
             try:
-                bind_volumes(self.api, volumes, node, self.stop)
+                bind_volumes(self.api, volumes, node, self.stop, timeout=self._binds_volumes[attempt.profile])
             except VolumeBindingError as e:
                 message = f'running PreBind plugin "VolumeBinding": {e}'
                 log.error("%s: %s", key, message, extra={"pod": key, "node": node})

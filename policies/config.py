@@ -42,7 +42,7 @@ from policies.node_volume_limits import NodeVolumeLimits
 from policies.selector_spread import SelectorSpread
 from policies.taint_toleration import TaintToleration
 from policies.topology_spread import PodTopologySpread
-from policies.volume_binding import VolumeBinding
+from policies.volume_binding import BIND_TIMEOUT_SECONDS, VolumeBinding
 from policies.volume_restrictions import VolumeRestrictions
 from policies.volume_zone import VolumeZone
 
@@ -382,6 +382,14 @@ def _plugin_args(raw: Any, where: str) -> dict[str, Any]:
             out[name] = scoring_strategy(args.get("scoringStrategy") or {}, here)
         elif name == "PodTopologySpread":
             out[name] = _spread_defaults(args, here)
+        elif name == "VolumeBinding":
+            if set(args) - {"bindTimeoutSeconds"}:
+                raise ConfigError(f"{here}: not supported: {', '.join(sorted(set(args) - {'bindTimeoutSeconds'}))}")
+            timeout = args.get("bindTimeoutSeconds", BIND_TIMEOUT_SECONDS)
+            if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+                # kube's ValidateVolumeBindingArgs
+                raise ConfigError(f"{here}: invalid BindTimeoutSeconds, should not be a negative value")
+            out[name] = timeout
         else:
             raise ConfigError(f"{here}: arguments are not supported for this plugin")
     return out
@@ -422,4 +430,6 @@ def _configured(name: str, args: dict[str, Any]) -> Any:
         return NodeResourcesFit(args.get(name))
     if name == "PodTopologySpread":
         return PodTopologySpread(args.get(name))
+    if name == "VolumeBinding":
+        return VolumeBinding(args.get(name, BIND_TIMEOUT_SECONDS))
     return (FILTERS.get(name) or SCORES[name])()

@@ -192,9 +192,15 @@ def node_affinity_matches(terms: Sequence[V1NodeSelectorTerm] | None, labels: Ma
     )
 
 
+BIND_TIMEOUT_SECONDS = 600  # VolumeBindingArgs.bindTimeoutSeconds' default (apis/config/v1/defaults.go)
+
+
 class VolumeBinding(PreFilterSkip, PreFilter):
     name = "VolumeBinding"
     node_only: ClassVar[bool] = False
+
+    def __init__(self, bind_timeout: int = BIND_TIMEOUT_SECONDS) -> None:
+        self.bind_timeout = bind_timeout  # how long the binder waits for the claims to be bound (volume_binder.py)
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
         return not has_claims(pod)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from tests.integration.conftest import Env, body, wait_for
@@ -253,3 +254,38 @@ def test_a_wait_for_first_consumer_claim_without_a_fitting_volume_fails_with_kub
     assert message.startswith("0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."), (
         message
     )
+
+
+def test_claims_not_bound_in_time_fail_the_bind_and_the_writes_are_undone(env: Env, tmp_path: Path) -> None:
+    """A class whose provisioner never answers: the binder writes the selected node on the claim, nobody
+    provisions, so after bindTimeoutSeconds the pod is not bound, the failure is reported as kube reports a
+    PreBind failure, and the selected node is taken off the claim again."""
+    storage = client.StorageV1Api(env.core.api_client)
+    class_name = f"{env.namespace}-silent"
+    silent = {"provisioner": "example.com/silent", "volumeBindingMode": "WaitForFirstConsumer"}
+    storage.create_storage_class(body({"metadata": {"name": class_name}, **silent}))
+    try:
+        b = env.node("b")
+        make_class_claim(env, "data", class_name)
+        env.pod("p", **with_claims("data"))
+        config = tmp_path / "config.yaml"
+        profile = {
+            "schedulerName": env.scheduler_name,
+            "pluginConfig": [{"name": "VolumeBinding", "args": {"bindTimeoutSeconds": 2}}],
+        }
+        kind = {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration"}
+        config.write_text(yaml.safe_dump({**kind, "profiles": [profile]}))
+        with env.scheduler("--config", str(config), *FAST) as scheduler:
+            assert wait_for(lambda: _selected_node(env, "data"), what="the selected node on the claim") == b
+            message = failed_scheduling(env, "p")
+        assert message == 'running PreBind plugin "VolumeBinding": binding volumes: context deadline exceeded'
+        assert env.node_of("p") is None
+        assert _selected_node(env, "data") is None, scheduler.output()
+        assert scheduler.exit_code == 0
+    finally:
+        storage.delete_storage_class(class_name, _preload_content=False)
+
+
+def _selected_node(env: Env, claim: str) -> str | None:
+    meta = env.core.read_namespaced_persistent_volume_claim(claim, env.namespace).metadata
+    return ((meta.annotations if meta else None) or {}).get("volume.kubernetes.io/selected-node")
