@@ -22,6 +22,7 @@ from cache import (
     workload_selector,
 )
 from policies.framework import NodeFacts, NodeInfo, PodInfo
+from policies.volume_binding import PodVolumes
 from tests.builders import Clock, node, pod, port
 
 
@@ -292,3 +293,22 @@ def test_a_pods_claims_are_counted_on_its_node() -> None:
     assert info.claim_refs == {"prod/data": 2, "prod/p-scratch": 1}
     info.remove_pod("uid-prod-p")
     assert info.claim_refs == {"prod/data": 1}
+
+
+def test_assumed_volume_bindings_are_seen_by_the_next_pods_and_forgotten_on_failure(cache: ClusterCache) -> None:
+    claim = {
+        "metadata": {"namespace": "prod", "name": "data", "uid": "c1"},
+        "spec": {"storageClassName": "local", "accessModes": ["ReadWriteOnce"]},
+    }
+    fresh = {"metadata": {"namespace": "prod", "name": "fresh", "uid": "c2"}, "spec": {"storageClassName": "local"}}
+    volume = {"metadata": {"name": "pv"}, "spec": {"storageClassName": "local"}, "status": {"phase": "Available"}}
+    for kind, obj in (("PersistentVolumeClaim", claim), ("PersistentVolumeClaim", fresh), ("PersistentVolume", volume)):
+        cache.set_storage(kind, storage_key(kind, obj), storage_record(kind, obj))
+    volumes = cache.objects().volumes
+    plan = PodVolumes(((volumes.claims["prod/data"], volumes.volumes["pv"]),), (volumes.claims["prod/fresh"],))
+    cache.assume_volumes(plan, "n1")
+    assert volumes.volumes["pv"].claim_ref == ("prod", "data", "c1")
+    assert volumes.claims["prod/fresh"].selected_node == "n1"
+    cache.forget_volumes(plan)
+    assert volumes.volumes["pv"].claim_ref is None
+    assert volumes.claims["prod/fresh"].selected_node is None
