@@ -24,6 +24,8 @@ from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBud
 
 from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from policies.preemption import Budget
+from policies.volume_binding import PodVolumes
+from policies.volumes import Claim, StorageClass, Volume, VolumeObjects, csi_limits
 from scheduling_queue import PendingPod
 
 log = logging.getLogger("my-scheduler")
@@ -58,6 +60,28 @@ def workload_selector(kind: str, obj: dict[str, Any]) -> tuple[SelectorKey, Mapp
     if kind in ("Service", "ReplicationController"):
         return key, dict(raw)
     return key, V1LabelSelector.from_dict(raw)
+
+
+STORAGE_KINDS = ("PersistentVolumeClaim", "PersistentVolume", "StorageClass", "CSINode")
+StorageRecord = Claim | Volume | StorageClass | dict[str, int]
+
+
+def storage_key(kind: str, obj: dict[str, Any]) -> str:
+    """A storage object's key in VolumeObjects: "namespace/name" for a claim, the name for the others."""
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}" if kind == "PersistentVolumeClaim" else str(meta["name"])
+
+
+def storage_record(kind: str, obj: dict[str, Any]) -> StorageRecord:
+    """The compact record the volume policies read of a PersistentVolumeClaim, PersistentVolume, StorageClass or
+    CSINode (its drivers' volume limits)."""
+    if kind == "PersistentVolumeClaim":
+        return Claim.of(obj)
+    if kind == "PersistentVolume":
+        return Volume.of(obj)
+    if kind == "StorageClass":
+        return StorageClass.of(obj)
+    return csi_limits(obj)[1]
 
 
 def pod_model(obj: dict[str, Any]) -> V1Pod:
@@ -139,10 +163,44 @@ class ClusterCache:
     selectors: WorkloadSelectors = field(default_factory=lambda: WorkloadSelectors({}, {}))
     # Image name → how many nodes report it (ImageLocality's spread), kept with the nodes.
     image_nodes: Counter[str] = field(default_factory=Counter)
+    # Claims, volumes, storage classes and CSINodes' limits (the volume filters), from their informers.
+    volumes: VolumeObjects = field(default_factory=VolumeObjects)
 
     def objects(self) -> ClusterObjects:
         """What the policies read besides the nodes: live views, not copies (the loop's thread owns both)."""
-        return ClusterObjects(self.namespaces, self.selectors, self.image_nodes)
+        return ClusterObjects(self.namespaces, self.selectors, self.image_nodes, self.volumes)
+
+    def assume_volumes(self, plan: PodVolumes, node: str) -> None:
+        """The binder's writes counted before they are posted (kube's AssumePodVolumes): the next pods see the
+        matched volumes claimed and the claims to provision on their node. The informers then bring the truth."""
+        for claim, volume in plan.static:
+            ref = (claim.namespace, claim.name, claim.uid)
+            self.set_storage("PersistentVolume", volume.name, replace(volume, claim_ref=ref))
+        for claim in plan.provision:
+            self.set_storage(
+                "PersistentVolumeClaim", f"{claim.namespace}/{claim.name}", replace(claim, selected_node=node)
+            )
+
+    def forget_volumes(self, plan: PodVolumes) -> None:
+        """The binder failed (and undid its writes): the records as the filters saw them (kube's revertAssumed)."""
+        for _, volume in plan.static:
+            self.set_storage("PersistentVolume", volume.name, volume)
+        for claim in plan.provision:
+            self.set_storage("PersistentVolumeClaim", f"{claim.namespace}/{claim.name}", claim)
+
+    def set_storage(self, kind: str, key: str, record: StorageRecord | None) -> None:
+        """A storage object (see `storage_record`) by its `storage_key`; None when it is gone."""
+        table = {
+            "PersistentVolumeClaim": self.volumes.claims,
+            "PersistentVolume": self.volumes.volumes,
+            "StorageClass": self.volumes.classes,
+            "CSINode": self.volumes.csi_nodes,
+        }[kind]
+        assert isinstance(table, dict)  # this cache's own
+        if record is None:
+            table.pop(key, None)
+        else:
+            table[key] = record
 
     # --- namespaces ---------------------------------------------------------------------------------------
 

@@ -22,7 +22,18 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from cache import SELECTOR_KINDS, ClusterCache, budget, namespace_labels, node_facts, pod_info, workload_selector
+from cache import (
+    SELECTOR_KINDS,
+    STORAGE_KINDS,
+    ClusterCache,
+    budget,
+    namespace_labels,
+    node_facts,
+    pod_info,
+    storage_key,
+    storage_record,
+    workload_selector,
+)
 from kubeapi import ASSIGNED, Api, describe
 
 log = logging.getLogger("my-scheduler")
@@ -144,8 +155,13 @@ def _set_selector(cache: ClusterCache, kind: str, _: str, obj: dict[str, Any]) -
     cache.set_selector(*workload_selector(kind, obj))
 
 
+def _set_storage(cache: ClusterCache, kind: str, _: str, obj: dict[str, Any]) -> None:
+    cache.set_storage(kind, storage_key(kind, obj), storage_record(kind, obj))
+
+
 def list_cluster(api: Api, clock: Callable[[], float], *, budgets: bool = False) -> ClusterCache:
-    """The cluster read once (nodes, assigned pods, namespaces, Services' and controllers' selectors and, with
+    """The cluster read once (nodes, assigned pods, namespaces, Services' and controllers' selectors, the volume
+    filters' storage objects and, with
     `budgets`, PodDisruptionBudgets) through the daemon's own informer and cache code: for `explain`, `bind` and
     the tests that compare the daemon's cache with a fresh LIST."""
     cache, stop = ClusterCache(clock), threading.Event()
@@ -154,6 +170,8 @@ def list_cluster(api: Api, clock: Callable[[], float], *, budgets: bool = False)
     Informer(api, "Namespace", "", lambda _, obj: cache.set_namespace(*namespace_labels(obj)), stop).list()
     for kind in SELECTOR_KINDS:
         Informer(api, kind, "", functools.partial(_set_selector, cache, kind), stop).list()
+    for kind in STORAGE_KINDS:
+        Informer(api, kind, "", functools.partial(_set_storage, cache, kind), stop).list()
     if budgets:
         Informer(
             api, "PodDisruptionBudget", "", lambda _, obj: cache.set_budget(obj["metadata"]["uid"], budget(obj)), stop

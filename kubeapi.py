@@ -46,6 +46,11 @@ PATHS = {  # what the informers LIST and WATCH
     "ReplicationController": "/api/v1/replicationcontrollers",
     "ReplicaSet": "/apis/apps/v1/replicasets",
     "StatefulSet": "/apis/apps/v1/statefulsets",
+    # What the volume filters read (policies/volumes.py).
+    "PersistentVolumeClaim": "/api/v1/persistentvolumeclaims",
+    "PersistentVolume": "/api/v1/persistentvolumes",
+    "StorageClass": "/apis/storage.k8s.io/v1/storageclasses",
+    "CSINode": "/apis/storage.k8s.io/v1/csinodes",
 }
 
 
@@ -424,6 +429,19 @@ class Api:
         log.info("Preempted %s on %s for %s", victim, node, by, extra={"pod": str(victim), "node": node})
         call_quietly(self.event, victim, "Normal", "Preempted", f"Preempted by pod {by.uid} on node {node}", by)
         return True
+
+    @transient_retry
+    def read_object(self, path: str) -> dict[str, Any]:
+        """GET one object as JSON (the volume binder reads claims: volume_binder.py)."""
+        obj: dict[str, Any] = json.loads(self._request("GET", path))
+        return obj
+
+    @transient_retry
+    def patch_object(
+        self, path: str, patch: dict[str, Any] | list[Any], content_type: str = "application/merge-patch+json"
+    ) -> None:
+        """PATCH one object (the volume binder's writes on volumes and claims: volume_binder.py)."""
+        self._request("PATCH", path, body=json.dumps(patch).encode(), content_type=content_type)
 
     def _patch_status(self, pod: PodRef, patch: dict[str, Any]) -> None:
         self._request(

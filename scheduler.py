@@ -28,6 +28,7 @@ from kubernetes.client import V1Pod, V1PodSpec
 import observability
 from cache import (
     SELECTOR_KINDS,
+    STORAGE_KINDS,
     ClusterCache,
     budget,
     compact,
@@ -36,6 +37,8 @@ from cache import (
     pending_pod,
     pod_info,
     pod_model,
+    storage_key,
+    storage_record,
     workload_selector,
 )
 from cli import Config, make_config, parse_args
@@ -76,7 +79,10 @@ from policies.preemption import (
     lower_priority_nominated,
     preempt,
 )
+from policies.volume_binding import PodVolumes, VolumeBinding, volume_plan
+from policies.volumes import VOLUME_FILTERS
 from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
+from volume_binder import VolumeBindingError, bind_volumes
 
 log = logging.getLogger("my-scheduler")
 
@@ -163,12 +169,20 @@ class Scheduler:
             self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
         if any(p.preemption for p in config.profiles):
             self.informers.append(Informer(api, "PodDisruptionBudget", "", self._on_budget, self.stop))
+        if any(f.name in VOLUME_FILTERS for p in config.profiles for f in p.filters):
+            self.informers += [Informer(api, kind, "", self._on_storage(kind), self.stop) for kind in STORAGE_KINDS]
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
         self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
         # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
         self._evicting: dict[str, tuple[set[str], float]] = {}
+        # The profiles whose VolumeBinding binds claims before the pod's Binding (with how long it waits for the
+        # claims to be bound), and the binds doing so (by uid).
+        self._binds_volumes = {
+            p.scheduler_name: f.bind_timeout for p in config.profiles for f in p.filters if isinstance(f, VolumeBinding)
+        }
+        self._volume_plans: dict[str, PodVolumes] = {}
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
         self._started = False
         self._start = 0
@@ -223,6 +237,22 @@ class Scheduler:
 
         return handle
 
+    def _on_storage(self, what: str) -> Callable[[str, dict[str, Any]], None]:
+        """The handler of a storage kind's informer: its compact record (cache.storage_record) to the loop."""
+
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            try:
+                key = storage_key(what, obj)
+                record = None if kind == "DELETED" else storage_record(what, obj)
+            except Exception:  # one unreadable object must not stop its informer
+                meta = obj.get("metadata") or {}
+                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
+                return
+            self.inbox.put(("storage", f"{what}/{key}", record))  # kinds hold no "/"
+            self.wake.set()
+
+        return handle
+
     def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
         if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
             self._deliver("pending", kind, obj, pending_pod)
@@ -262,6 +292,10 @@ class Scheduler:
                 what, record = "pod", pod_info(record)
             if what == "namespace":
                 self.cache.set_namespace(key, record)
+            elif what == "storage":
+                kind, name = key.split("/", 1)
+                self.cache.set_storage(kind, name, record)
+                events.add(ClusterEvent.STORAGE_CHANGED)
             elif what == "selector":
                 what, namespace, name = key.split("/", 2)
                 self.cache.set_selector((what, namespace, name), record)
@@ -399,11 +433,12 @@ class Scheduler:
                 return True
             # Later pods must see this one on its node, or a burst piles onto one node.
             self.cache.assume(compact(PodInfo.of(pod, decision.node)))
+            plan = self._assume_volumes(attempt, decision.node)
             # Back-pressure: decisions run ahead of the binds by two binds per thread at most, or a burst of
             # 50,000 pods would hold thousands of queued binds (each with its pod's model) in memory.
             while len(self._in_flight) >= 2 * self.config.parallelism:
                 self._bound(*self._in_flight.popleft(), stats)
-            future = self.pool.submit(self._bind, attempt, decision.node)
+            future = self.pool.submit(self._bind, attempt, decision.node, plan)
             self._in_flight.append((attempt, future))
         return False
 
@@ -417,12 +452,35 @@ class Scheduler:
                 running.append((attempt, future))
         self._in_flight = running
 
-    def _bind(self, attempt: Attempt, node: str) -> tuple[BindResult, str] | None:
-        """In a bind thread: post the binding and report it at once, not at the end of the cycle.
-        None: not posted (leadership lost meanwhile) or failed after every retry."""
+    def _assume_volumes(self, attempt: Attempt, node: str) -> PodVolumes:
+        """What VolumeBinding must write before the pod's Binding (unbound WaitForFirstConsumer claims), counted
+        in the cache at once so the next pods do not take the same volumes."""
+        info = self.cache.nodes.get(node)
+        if attempt.profile not in self._binds_volumes or info is None:
+            return PodVolumes()
+        plan = volume_plan(attempt.pod, info, self.cache.volumes)
+        if plan:
+            self.cache.assume_volumes(plan, node)
+            self._volume_plans[attempt.ref.uid] = plan
+        return plan
+
+    def _bind(self, attempt: Attempt, node: str, volumes: PodVolumes | None = None) -> tuple[BindResult, str] | None:
+        """In a bind thread: bind the pod's volumes if it has some to bind (kube's PreBind), post the binding and
+        report it at once, not at the end of the cycle. None: not posted (leadership lost meanwhile, the volumes
+        not bound) or failed after every retry."""
         key = str(attempt.ref)
         if not self.may_act():  # leadership may have gone while this bind waited for a thread
             return None
+        if volumes:
+            try:
+                bind_volumes(self.api, volumes, node, self.stop, timeout=self._binds_volumes[attempt.profile])
+            except VolumeBindingError as e:
+                message = f'running PreBind plugin "VolumeBinding": {e}'
+                log.error("%s: %s", key, message, extra={"pod": key, "node": node})
+                call_quietly(self.api.event, attempt.pod, "Warning", "FailedScheduling", message)
+                return None
+            if not self.may_act():
+                return None
         try:
             result, message = self.api.bind(attempt.pod, node)
         except Exception as e:  # noqa: BLE001 — retries are exhausted and the outcome is unknown
@@ -442,6 +500,9 @@ class Scheduler:
         uid = attempt.ref.uid
         outcome = bind.result()
         result = outcome[0] if outcome else None
+        volumes = self._volume_plans.pop(uid, None)
+        if volumes is not None and result is not BindResult.BOUND:
+            self.cache.forget_volumes(volumes)
         if result is BindResult.BOUND:
             stats.bound += 1
             self._record(attempt, "scheduled")

@@ -37,6 +37,7 @@ class ClusterEvent(enum.Enum):
     NODE_CHANGED = "node added or changed"
     POD_REMOVED = "assigned pod deleted or changed"
     POD_ADDED = "assigned pod added"
+    STORAGE_CHANGED = "claim, volume, storage class or CSINode added, changed or deleted"
 
 
 @dataclass(frozen=True, slots=True)

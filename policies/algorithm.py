@@ -203,6 +203,27 @@ class FilterCache:
         return self._passed.setdefault(key, {})
 
 
+def prefilter_message(node_count: int, status: Status) -> str:
+    """kube's FitError text when a PreFilter rejected the pod: its message alone, not counted per node
+    (framework/types.go, FitError.Error; Status.Message joins the reasons with ", ")."""
+    return f"0/{node_count} nodes are available: {', '.join(status.reasons)}."
+
+
+def _prefilter(profile: Profile, pod: V1Pod, state: CycleState) -> tuple[str, Status] | None:
+    """(plugin, status) of the first PreFilter that rejects the pod, in the profile's order (kube's
+    RunPreFilterPlugins stops at the first); raises PluginError for one that fails with an error."""
+    for plugin, pre in profile.prefilters:
+        try:
+            status = pre.prefilter(pod, state)
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "prefilter", e)) from e
+        if status.code is Code.ERROR:
+            raise PluginError(status)
+        if not status.ok:
+            return plugin.name, status
+    return None
+
+
 def _skips(plugin: FilterPlugin, pre: PreFilterSkip | None, pod: V1Pod, state: CycleState) -> bool:
     try:
         return pre is not None and pre.skips(pod, state)
@@ -336,6 +357,11 @@ def _schedule(
     objects: ClusterObjects | None = None,
 ) -> Decision:
     state = CycleState(nodes, objects)
+    if nodes and (rejected := _prefilter(profile, pod, state)) is not None:
+        plugin, status = rejected
+        verdicts.update((n.name, {plugin: status}) for n in nodes)
+        message = prefilter_message(len(nodes), status)
+        return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)))
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]

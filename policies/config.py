@@ -38,9 +38,13 @@ from policies.node_resources_fit import (
     ScoringStrategy,
 )
 from policies.node_unschedulable import NodeUnschedulable
+from policies.node_volume_limits import NodeVolumeLimits
 from policies.selector_spread import SelectorSpread
 from policies.taint_toleration import TaintToleration
 from policies.topology_spread import PodTopologySpread
+from policies.volume_binding import BIND_TIMEOUT_SECONDS, VolumeBinding
+from policies.volume_restrictions import VolumeRestrictions
+from policies.volume_zone import VolumeZone
 
 FILTERS: Mapping[str, Callable[[], FilterPlugin]] = {
     p.name: p
@@ -51,6 +55,12 @@ FILTERS: Mapping[str, Callable[[], FilterPlugin]] = {
         NodeAffinity,
         NodeResourcesFit,
         NodePorts,
+        # kube's default order (apis/config/v1/default_plugins.go): the volume filters after the node's
+        # resources and ports, before spreading and inter-pod affinity.
+        VolumeRestrictions,
+        NodeVolumeLimits,
+        VolumeBinding,
+        VolumeZone,
         PodTopologySpread,
         InterPodAffinity,
     )
@@ -252,10 +262,6 @@ KUBE_API_VERSION = "kubescheduler.config.k8s.io/v1"
 BUILT_IN = {"PrioritySort", "SchedulingGates", "DefaultBinder", "DefaultPreemption", "NodeName"}
 # kube's other plugins, which this scheduler does not have: disabling them is a no-op, enabling them an error.
 NOT_SUPPORTED = {
-    "VolumeRestrictions",
-    "NodeVolumeLimits",
-    "VolumeBinding",
-    "VolumeZone",
     "DynamicResources",
     "NodeDeclaredFeatures",
     "GangScheduling",
@@ -379,6 +385,14 @@ def _plugin_args(raw: Any, where: str) -> dict[str, Any]:
             out[name] = scoring_strategy(args.get("scoringStrategy") or {}, here)
         elif name == "PodTopologySpread":
             out[name] = _spread_defaults(args, here)
+        elif name == "VolumeBinding":
+            if set(args) - {"bindTimeoutSeconds"}:
+                raise ConfigError(f"{here}: not supported: {', '.join(sorted(set(args) - {'bindTimeoutSeconds'}))}")
+            timeout = args.get("bindTimeoutSeconds", BIND_TIMEOUT_SECONDS)
+            if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+                # kube's ValidateVolumeBindingArgs
+                raise ConfigError(f"{here}: invalid BindTimeoutSeconds, should not be a negative value")
+            out[name] = timeout
         else:
             raise ConfigError(f"{here}: arguments are not supported for this plugin")
     return out
@@ -419,4 +433,6 @@ def _configured(name: str, args: dict[str, Any]) -> Any:
         return NodeResourcesFit(args.get(name))
     if name == "PodTopologySpread":
         return PodTopologySpread(args.get(name))
+    if name == "VolumeBinding":
+        return VolumeBinding(args.get(name, BIND_TIMEOUT_SECONDS))
     return (FILTERS.get(name) or SCORES[name])()

@@ -25,6 +25,7 @@ from policies.resources import (
     nonzero_requests,
     pod_requests,
 )
+from policies.volumes import NO_VOLUMES, VolumeObjects, claim_keys
 
 MAX_SCORE = 100
 _K = TypeVar("_K")
@@ -91,6 +92,9 @@ class PodInfo:
     # Deleting with a DisruptionTarget condition a scheduler's preemption set (preemption/util.go's
     # PodTerminatingByPreemption): a preemptor waits for such pods on its nominated node.
     terminating_by_preemption: bool = False
+    # "namespace/name" of the claims its volumes use (persistentVolumeClaim and generic ephemeral volumes):
+    # VolumeRestrictions and NodeVolumeLimits count them per node.
+    claims: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, pod: V1Pod, node_name: str | None = None) -> PodInfo:
@@ -113,6 +117,7 @@ class PodInfo:
             priority=spec.priority or 0,
             start_time=status.start_time.timestamp() if status and status.start_time else None,
             terminating_by_preemption=meta.deletion_timestamp is not None and _preemption_target(status),
+            claims=claim_keys(pod),
         )
 
     @property
@@ -183,6 +188,9 @@ class NodeInfo:
     # Pods with any pod (anti-)affinity term (kube's PodsWithAffinity): InterPodAffinity's score reads their
     # terms for every pod being scheduled.
     affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
+    # How many of its pods use each claim ("namespace/name"; kube's PVCRefCounts, with generic ephemeral
+    # volumes' claims too): VolumeRestrictions' ReadWriteOncePod check, NodeVolumeLimits' count.
+    claim_refs: Counter[str] = field(default_factory=Counter)
     # The facts again as plain attributes: filters and scores read them for every pod and node.
     name: str = field(init=False)
     labels: Mapping[str, str] = field(init=False)
@@ -218,6 +226,7 @@ class NodeInfo:
             Counter(self.workloads),
             dict(self.anti_affinity_pods),
             dict(self.affinity_pods),
+            Counter(self.claim_refs),
         )
 
     def add_pod(self, pod: PodInfo) -> None:
@@ -233,6 +242,8 @@ class NodeInfo:
             self.anti_affinity_pods[pod.uid] = pod
         if pod.affinity is not None:
             self.affinity_pods[pod.uid] = pod
+        if pod.claims:
+            self.claim_refs.update(pod.claims)
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         pod = self.pods.pop(uid, None)
@@ -245,6 +256,8 @@ class NodeInfo:
             _take(self.workloads, ((pod.workload, 1),))
         self.anti_affinity_pods.pop(uid, None)
         self.affinity_pods.pop(uid, None)
+        if pod.claims:
+            _take(self.claim_refs, ((claim, 1) for claim in pod.claims))
         return pod
 
 
@@ -305,11 +318,12 @@ class ClusterObjects:
     """What the policies read of the cluster besides the nodes and their pods, kept up to date by the cache:
     namespaces' labels (InterPodAffinity's namespaceSelector), Services' and controllers' selectors
     (PodTopologySpread's system defaults), and how many nodes report each image (ImageLocality, as kube's
-    cache keeps ImageStateSummary.NumNodes)."""
+    cache keeps ImageStateSummary.NumNodes), and the storage objects the volume policies read."""
 
     namespaces: Mapping[str, Mapping[str, str]]
     selectors: WorkloadSelectors
     image_nodes: Mapping[str, int]
+    volumes: VolumeObjects = NO_VOLUMES
 
 
 class CycleState:
@@ -325,6 +339,7 @@ class CycleState:
         self.namespaces = objects.namespaces if objects else None
         self.selectors = objects.selectors if objects else None
         self.image_nodes = objects.image_nodes if objects else None
+        self.volumes = objects.volumes if objects else NO_VOLUMES
         self.scored: Sequence[NodeInfo] = nodes  # the feasible nodes, once filtering is done
         self._memo: dict[Key[Any], Any] = {}
         self.base: CycleState | None = None
@@ -336,6 +351,7 @@ class CycleState:
         root = self.base or self
         derived = CycleState(nodes)
         derived.namespaces, derived.selectors, derived.image_nodes = root.namespaces, root.selectors, root.image_nodes
+        derived.volumes = root.volumes
         derived.base, derived.change = root, (root.nodes[index], nodes[index])
         return derived
 
@@ -363,6 +379,15 @@ class PreFilterSkip(Protocol):
 
     @abstractmethod
     def skips(self, pod: V1Pod, state: CycleState) -> bool: ...
+
+
+@runtime_checkable
+class PreFilter(Protocol):
+    """A filter with a once-per-pod verdict that can reject the pod on every node at once (kube's PreFilter
+    returning a failure: FitError then shows its message alone, `0/3 nodes are available: <message>.`)."""
+
+    @abstractmethod
+    def prefilter(self, pod: V1Pod, state: CycleState) -> Status: ...
 
 
 class Normalize(enum.Enum):
@@ -424,6 +449,8 @@ class Profile:
     node_only_filters: tuple[FilterPlugin, ...] = field(init=False, repr=False, compare=False)
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
+    # The filters with a PreFilter verdict (PreFilter), in the profile's order.
+    prefilters: tuple[tuple[FilterPlugin, PreFilter], ...] = field(init=False, repr=False, compare=False)
     # (plugin, weight, the plugin again when it can give a uniform score, else None)
     # Each score plugin again when it can score all nodes in one call (BatchScore), else None; as `scores`.
     batch_scores: tuple[BatchScore | None, ...] = field(init=False, repr=False, compare=False)
@@ -439,6 +466,7 @@ class Profile:
             "pod_filters",
             tuple((p, p if isinstance(p, PreFilterSkip) else None) for p in self.filters if not p.node_only),
         )
+        object.__setattr__(self, "prefilters", tuple((p, p) for p in self.filters if isinstance(p, PreFilter)))
         object.__setattr__(
             self,
             "weighted_scores",

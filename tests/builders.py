@@ -11,7 +11,18 @@ from typing import Any, TypeVar
 
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1Taint, V1Toleration
 
-from policies.framework import CycleState, FilterPlugin, NodeInfo, ScorePlugin, normalise
+from policies.framework import (
+    ClusterObjects,
+    CycleState,
+    FilterPlugin,
+    NodeInfo,
+    PreFilter,
+    ScorePlugin,
+    Status,
+    WorkloadSelectors,
+    normalise,
+)
+from policies.volumes import BIND_COMPLETED, SELECTED_NODE, Claim, StorageClass, Volume, VolumeObjects
 
 Json = dict[str, Any]
 
@@ -163,12 +174,15 @@ def pod(
     resources: Mapping[str, str] | None = None,
     deleting: bool = False,
     extended: Mapping[str, str] | None = None,
+    claims: Sequence[str] = (),
+    ephemeral: Sequence[str] = (),
 ) -> V1Pod:
     """A pod; without `containers`, one container asking for `cpu`, `memory`, `extended` with `host_ports`.
     `required` are the required node affinity terms (OR-ed), `preferred` (weight, term) pairs; `affinity` and
     `anti_affinity` the required pod (anti-)affinity terms (`pod_term`), `spread` its topology spread
     constraints, `preferred_affinity`/`preferred_anti_affinity` (weight, `pod_term`) pairs; `resources` its
-    pod-level requests; `node_name` puts it on a node."""
+    pod-level requests; `node_name` puts it on a node; `claims` are persistentVolumeClaim volumes (by claim
+    name), `ephemeral` generic ephemeral volumes (by volume name: the claim is `<pod>-<volume>`)."""
     if containers is None:
         containers = [container(cpu, memory, ports=host_ports, extended=extended)]
     containers = [{**c, "name": f"c{i}"} for i, c in enumerate(containers)]
@@ -213,6 +227,10 @@ def pod(
         spec["nodeName"] = node_name
     if resources is not None:
         spec["resources"] = {"requests": dict(resources)}
+    volumes = [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]
+    volumes += [{"name": v, "ephemeral": {"volumeClaimTemplate": {"spec": {}}}} for v in ephemeral]
+    if volumes:
+        spec["volumes"] = volumes
     metadata: Json = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"}
     if labels:
         metadata["labels"] = dict(labels)
@@ -310,3 +328,109 @@ def scores(plugin: ScorePlugin, p: V1Pod, nodes: Sequence[NodeInfo]) -> dict[str
     cycle = CycleState(nodes)
     values = normalise([plugin.score(p, n, cycle) for n in nodes], plugin.normalize)
     return {n.name: v for n, v in zip(nodes, values, strict=True)}
+
+
+# --- storage objects (policies/volumes.py records, made from the API's JSON as the cache makes them) ---------
+
+
+def claim(
+    name: str,
+    *,
+    namespace: str = "default",
+    volume: str | None = None,
+    bound: bool | None = None,
+    storage_class: str | None = None,
+    modes: Sequence[str] = ("ReadWriteOnce",),
+    phase: str | None = None,
+    deleting: bool = False,
+    owner_uid: str | None = None,
+    selected_node: str | None = None,
+    request: str = "1Gi",
+) -> Claim:
+    """A claim; `volume` is spec.volumeName, and the claim counts as bound (bind-completed) when it has one
+    unless `bound=False`."""
+    annotations = {}
+    if volume and bound is not False:
+        annotations[BIND_COMPLETED] = "yes"
+    if selected_node:
+        annotations[SELECTED_NODE] = selected_node
+    meta: Json = {"name": name, "namespace": namespace, "annotations": annotations, "uid": f"uid-{namespace}-{name}"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    if owner_uid:
+        meta["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": "x", "uid": owner_uid, "controller": True}
+        ]
+    spec: Json = {"accessModes": list(modes), "resources": {"requests": {"storage": request}}}
+    if volume:
+        spec["volumeName"] = volume
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return Claim.of({"metadata": meta, "spec": spec, "status": {"phase": phase} if phase else {}})
+
+
+def volume(
+    name: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    terms: Sequence[Json] | None = None,
+    csi: tuple[str, str] | None = None,
+    capacity: str = "1Gi",
+    storage_class: str | None = None,
+    modes: Sequence[str] = ("ReadWriteOnce",),
+    phase: str = "Available",
+    claimed_by: str | None = None,
+) -> Volume:
+    """A PersistentVolume; `terms` are its required node affinity's node selector terms (`node_term`);
+    `claimed_by` ("namespace/name") is its claimRef."""
+    spec: Json = {"capacity": {"storage": capacity}, "accessModes": list(modes)}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    if claimed_by:
+        namespace, claim_name = claimed_by.split("/")
+        spec["claimRef"] = {"namespace": namespace, "name": claim_name}
+    if terms is not None:
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": list(terms)}}
+    if csi is not None:
+        spec["csi"] = {"driver": csi[0], "volumeHandle": csi[1]}
+    return Volume.of(
+        {"metadata": {"name": name, "labels": dict(labels or {})}, "spec": spec, "status": {"phase": phase}}
+    )
+
+
+def storage_class(
+    name: str,
+    mode: str | None = "Immediate",
+    provisioner: str = "csi.example.com",
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> StorageClass:
+    """A StorageClass; `allowed` is one allowedTopologies term (label key → values)."""
+    obj: Json = {"metadata": {"name": name}, "provisioner": provisioner, "volumeBindingMode": mode}
+    if allowed:
+        obj["allowedTopologies"] = [
+            {"matchLabelExpressions": [{"key": k, "values": list(v)} for k, v in allowed.items()]}
+        ]
+    return StorageClass.of(obj)
+
+
+def volume_objects(
+    *objects: Claim | Volume | StorageClass, csi_nodes: Mapping[str, Mapping[str, int]] | None = None
+) -> VolumeObjects:
+    return VolumeObjects(
+        claims={f"{o.namespace}/{o.name}": o for o in objects if isinstance(o, Claim)},
+        volumes={o.name: o for o in objects if isinstance(o, Volume)},
+        classes={o.name: o for o in objects if isinstance(o, StorageClass)},
+        csi_nodes=csi_nodes or {},
+    )
+
+
+def with_volumes(volumes: VolumeObjects) -> ClusterObjects:
+    return ClusterObjects({}, WorkloadSelectors(), {}, volumes)
+
+
+def verdicts(plugin: FilterPlugin, p: V1Pod, nodes: Sequence[NodeInfo], volumes: VolumeObjects) -> dict[str, Status]:
+    """node name → the plugin's status there, its PreFilter's (kube's) when that rejects the pod."""
+    cycle = CycleState(nodes, with_volumes(volumes))
+    if isinstance(plugin, PreFilter) and not (rejected := plugin.prefilter(p, cycle)).ok:
+        return {n.name: rejected for n in nodes}
+    return {n.name: plugin.filter(p, n, cycle) for n in nodes}

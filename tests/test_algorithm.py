@@ -252,3 +252,18 @@ def test_untolerated_prefer_no_schedule_loses_to_weights() -> None:
 )
 def test_nodes_to_find(total: int, percentage: int, expected: int) -> None:
     assert nodes_to_find(total, percentage) == expected
+
+
+def test_a_prefilter_rejection_is_reported_once_as_kube_does() -> None:
+    from tests.builders import claim, storage_class, volume, volume_objects, with_volumes
+
+    nodes = [node_info(node("a")), node_info(node("b"))]
+    objects = with_volumes(
+        volume_objects(claim("unbound", storage_class="fast"), storage_class("fast"), claim("ok", volume="pv"))
+    )
+    decision = schedule(default_profile("x"), pod(claims=["unbound"]), nodes, objects=objects)
+    assert decision.node is None
+    assert decision.message == "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+    assert {v["VolumeBinding"].code for v in decision.verdicts.values()} == {Code.UNRESOLVABLE}
+    objects = with_volumes(volume_objects(claim("ok", volume="pv"), volume("pv")))
+    assert schedule(default_profile("x"), pod(claims=["ok"]), nodes, objects=objects).node == "a"

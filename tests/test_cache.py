@@ -17,9 +17,12 @@ from cache import (
     node_facts,
     pending_pod,
     pod_info,
+    storage_key,
+    storage_record,
     workload_selector,
 )
 from policies.framework import NodeFacts, NodeInfo, PodInfo
+from policies.volume_binding import PodVolumes
 from tests.builders import Clock, node, pod, port
 
 
@@ -253,3 +256,59 @@ def test_image_counts_follow_the_nodes(cache: ClusterCache) -> None:
     assert cache.image_nodes == {"app:v1": 2}
     cache.remove_node("b")
     assert cache.image_nodes == {"app:v1": 1}
+
+
+def test_storage_objects_follow_their_informers(cache: ClusterCache) -> None:
+    claim = {
+        "metadata": {"namespace": "prod", "name": "data", "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+        "spec": {"volumeName": "pv", "accessModes": ["ReadWriteOncePod"], "storageClassName": "fast"},
+        "status": {"phase": "Bound"},
+    }
+    volume = {"metadata": {"name": "pv"}, "spec": {"csi": {"driver": "d", "volumeHandle": "h"}}}
+    storage_class = {"metadata": {"name": "fast"}, "provisioner": "d", "volumeBindingMode": "WaitForFirstConsumer"}
+    csi_node = {
+        "metadata": {"name": "n1"},
+        "spec": {"drivers": [{"name": "d", "allocatable": {"count": 3}}, {"name": "e"}]},
+    }
+    for kind, obj in (
+        ("PersistentVolumeClaim", claim),
+        ("PersistentVolume", volume),
+        ("StorageClass", storage_class),
+        ("CSINode", csi_node),
+    ):
+        cache.set_storage(kind, storage_key(kind, obj), storage_record(kind, obj))
+    volumes = cache.objects().volumes
+    read = volumes.claims["prod/data"]
+    assert read.bound and read.access_modes == {"ReadWriteOncePod"} and read.storage_class == "fast"
+    assert volumes.volumes["pv"].csi == ("d", "h")
+    assert volumes.classes["fast"].binding_mode == "WaitForFirstConsumer"
+    assert volumes.csi_nodes == {"n1": {"d": 3}}, "a driver without a count has no limit"
+    cache.set_storage("PersistentVolumeClaim", "prod/data", None)
+    assert "prod/data" not in cache.objects().volumes.claims
+
+
+def test_a_pods_claims_are_counted_on_its_node() -> None:
+    claims = pod("p", namespace="prod", claims=["data"], ephemeral=["scratch"])
+    info = NodeInfo.of(node("n1"), [claims, pod("q", namespace="prod", claims=["data"])])
+    assert info.claim_refs == {"prod/data": 2, "prod/p-scratch": 1}
+    info.remove_pod("uid-prod-p")
+    assert info.claim_refs == {"prod/data": 1}
+
+
+def test_assumed_volume_bindings_are_seen_by_the_next_pods_and_forgotten_on_failure(cache: ClusterCache) -> None:
+    claim = {
+        "metadata": {"namespace": "prod", "name": "data", "uid": "c1"},
+        "spec": {"storageClassName": "local", "accessModes": ["ReadWriteOnce"]},
+    }
+    fresh = {"metadata": {"namespace": "prod", "name": "fresh", "uid": "c2"}, "spec": {"storageClassName": "local"}}
+    volume = {"metadata": {"name": "pv"}, "spec": {"storageClassName": "local"}, "status": {"phase": "Available"}}
+    for kind, obj in (("PersistentVolumeClaim", claim), ("PersistentVolumeClaim", fresh), ("PersistentVolume", volume)):
+        cache.set_storage(kind, storage_key(kind, obj), storage_record(kind, obj))
+    volumes = cache.objects().volumes
+    plan = PodVolumes(((volumes.claims["prod/data"], volumes.volumes["pv"]),), (volumes.claims["prod/fresh"],))
+    cache.assume_volumes(plan, "n1")
+    assert volumes.volumes["pv"].claim_ref == ("prod", "data", "c1")
+    assert volumes.claims["prod/fresh"].selected_node == "n1"
+    cache.forget_volumes(plan)
+    assert volumes.volumes["pv"].claim_ref is None
+    assert volumes.claims["prod/fresh"].selected_node is None

@@ -6,6 +6,7 @@ from policies.config import FILTERS, ConfigError, default_profile, load
 from policies.framework import Profile
 from policies.node_resources_fit import NodeResourcesFit, ScoringStrategy
 from policies.topology_spread import PodTopologySpread
+from policies.volume_binding import VolumeBinding
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -273,8 +274,13 @@ def test_kube_plugins_are_enabled_disabled_and_weighted(tmp_path: Path) -> None:
             id="a profile setting",
         ),
         pytest.param(
-            "profiles: [{plugins: {multiPoint: {enabled: [{name: VolumeBinding}]}}}]\n",
-            "VolumeBinding is not supported by this scheduler",
+            "profiles: [{pluginConfig: [{name: VolumeBinding, args: {bindTimeoutSeconds: -1}}]}]\n",
+            "invalid BindTimeoutSeconds, should not be a negative value",
+            id="a negative bind timeout",
+        ),
+        pytest.param(
+            "profiles: [{plugins: {multiPoint: {enabled: [{name: DynamicResources}]}}}]\n",
+            "DynamicResources is not supported by this scheduler",
             id="a kube plugin we do not have",
         ),
         pytest.param(
@@ -310,3 +316,12 @@ def test_kube_configuration_mistakes_are_one_line(tmp_path: Path, text: str, pro
 def test_another_api_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"apiVersion must be kubescheduler\.config\.k8s\.io/v1"):
         load(write(tmp_path, "apiVersion: v1beta3\nkind: KubeSchedulerConfiguration\n"), "x")
+
+
+def test_volume_binding_takes_its_bind_timeout(tmp_path: Path) -> None:
+    text = KUBE + "profiles: [{pluginConfig: [{name: VolumeBinding, args: {bindTimeoutSeconds: 5}}]}]\n"
+    (profile,) = load(write(tmp_path, text), "x")
+    binding = next(f for f in profile.filters if f.name == "VolumeBinding")
+    assert isinstance(binding, VolumeBinding) and binding.bind_timeout == 5
+    (default,) = load(write(tmp_path, KUBE), "x")
+    assert next(f for f in default.filters if isinstance(f, VolumeBinding)).bind_timeout == 600

@@ -46,9 +46,14 @@ def test_capabilities_are_resolved_once_per_profile() -> None:
     assert [(p.name, pre is not None) for p, pre in profile.pod_filters] == [
         ("NodeResourcesFit", False),
         ("NodePorts", True),
+        ("VolumeRestrictions", True),
+        ("NodeVolumeLimits", True),
+        ("VolumeBinding", True),
+        ("VolumeZone", True),
         ("PodTopologySpread", True),
         ("InterPodAffinity", True),
     ]
+    assert [p.name for p, _ in profile.prefilters] == ["VolumeRestrictions", "VolumeBinding", "VolumeZone"]
     assert [(p.name, w, uniform is not None) for p, w, uniform in profile.weighted_scores] == [
         # kube-scheduler's default profile is ours too (policies/config.py)
         ("TaintToleration", 3, True),
