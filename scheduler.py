@@ -8,6 +8,7 @@ python scheduler.py bind <namespace>/<pod> <node> [--force] [--dry-run]
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -127,7 +128,8 @@ class Attempt:
     started: float
 
 
-InFlight = tuple[Attempt, "Future[tuple[BindResult, str] | None]"]  # a bind handed to the pool
+# A bind handed to the pool, with the volume writes assumed for it (forgotten if it fails).
+InFlight = tuple[Attempt, "Future[tuple[BindResult, str] | None]", "PodVolumes"]
 
 # What informer threads hand to the loop: (what, key, record); record None means it is gone.
 Message = tuple[str, str, Any]
@@ -178,25 +180,36 @@ class Scheduler:
         # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
         self._evicting: dict[str, tuple[set[str], float]] = {}
         # The profiles whose VolumeBinding binds claims before the pod's Binding (with how long it waits for the
-        # claims to be bound), and the binds doing so (by uid).
+        # claims to be bound).
         self._binds_volumes = {
             p.scheduler_name: f.bind_timeout for p in config.profiles for f in p.filters if isinstance(f, VolumeBinding)
         }
-        self._volume_plans: dict[str, PodVolumes] = {}
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
         self._started = False
         self._start = 0
 
     # --- informer threads ---------------------------------------------------------------------------------
 
-    def _deliver(self, what: str, kind: str, obj: dict[str, Any], convert: Callable[[dict[str, Any]], Any]) -> None:
-        """Convert in the informer's thread (the loop only applies records), then wake the loop."""
+    def _deliver(
+        self,
+        what: str,
+        kind: str,
+        obj: dict[str, Any],
+        convert: Callable[[dict[str, Any]], Any],
+        *,
+        key: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Convert in the informer's thread (the loop only applies records), then wake the loop. `key`: the
+        record's key in the inbox (default: a node's name, else the object's uid); `label` names the object's
+        kind in the log line of one that cannot be read (default: `what`)."""
         meta = obj["metadata"]
-        key = meta["name"] if what == "node" else meta["uid"]
+        if key is None:
+            key = meta["name"] if what == "node" else meta["uid"]
         try:
             record = None if kind == "DELETED" else convert(obj)
         except Exception:
-            log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta["name"])
+            log.exception("cannot read %s %s/%s; ignored", label or what, meta.get("namespace", ""), meta["name"])
             return
         self.inbox.put((what, key, record))
         self.wake.set()
@@ -217,23 +230,16 @@ class Scheduler:
         self._deliver("budget", kind, obj, budget)
 
     def _on_namespace(self, kind: str, obj: dict[str, Any]) -> None:
-        name, labels = namespace_labels(obj)
-        self.inbox.put(("namespace", name, None if kind == "DELETED" else labels))
-        self.wake.set()
+        self._deliver("namespace", kind, obj, lambda o: namespace_labels(o)[1], key=obj["metadata"]["name"])
 
     def _on_selector(self, what: str) -> Callable[[str, dict[str, Any]], None]:
         """The handler of one kind's informer (LIST items carry no `kind`)."""
 
         def handle(kind: str, obj: dict[str, Any]) -> None:
-            try:
-                (_, namespace, name), selector = workload_selector(what, obj)
-            except Exception:  # one unreadable object must not stop its informer
-                meta = obj.get("metadata") or {}
-                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
-                return
+            meta = obj["metadata"]
             # (kind, namespace, name) as one string: namespaces and names never hold a "/"
-            self.inbox.put(("selector", f"{what}/{namespace}/{name}", None if kind == "DELETED" else selector))
-            self.wake.set()
+            key = f"{what}/{meta.get('namespace', '')}/{meta['name']}"
+            self._deliver("selector", kind, obj, lambda o: workload_selector(what, o)[1], key=key, label=what)
 
         return handle
 
@@ -241,15 +247,8 @@ class Scheduler:
         """The handler of a storage kind's informer: its compact record (cache.storage_record) to the loop."""
 
         def handle(kind: str, obj: dict[str, Any]) -> None:
-            try:
-                key = storage_key(what, obj)
-                record = None if kind == "DELETED" else storage_record(what, obj)
-            except Exception:  # one unreadable object must not stop its informer
-                meta = obj.get("metadata") or {}
-                log.exception("cannot read %s %s/%s; ignored", what, meta.get("namespace", ""), meta.get("name"))
-                return
-            self.inbox.put(("storage", f"{what}/{key}", record))  # kinds hold no "/"
-            self.wake.set()
+            key = f"{what}/{storage_key(what, obj)}"  # kinds hold no "/"
+            self._deliver("storage", kind, obj, functools.partial(storage_record, what), key=key, label=what)
 
         return handle
 
@@ -439,17 +438,17 @@ class Scheduler:
             while len(self._in_flight) >= 2 * self.config.parallelism:
                 self._bound(*self._in_flight.popleft(), stats)
             future = self.pool.submit(self._bind, attempt, decision.node, plan)
-            self._in_flight.append((attempt, future))
+            self._in_flight.append((attempt, future, plan))
         return False
 
     def _reap(self, stats: CycleStats, *, wait: bool) -> None:
         """Learn how the finished binds went (all of them, with `wait`)."""
         running: deque[InFlight] = deque()
-        for attempt, future in self._in_flight:
+        for attempt, future, plan in self._in_flight:
             if wait or future.done():
-                self._bound(attempt, future, stats)
+                self._bound(attempt, future, plan, stats)
             else:
-                running.append((attempt, future))
+                running.append((attempt, future, plan))
         self._in_flight = running
 
     def _assume_volumes(self, attempt: Attempt, node: str) -> PodVolumes:
@@ -461,7 +460,6 @@ class Scheduler:
         plan = volume_plan(attempt.pod, info, self.cache.volumes)
         if plan:
             self.cache.assume_volumes(plan, node)
-            self._volume_plans[attempt.ref.uid] = plan
         return plan
 
     def _bind(self, attempt: Attempt, node: str, volumes: PodVolumes | None = None) -> tuple[BindResult, str] | None:
@@ -495,13 +493,14 @@ class Scheduler:
             log.info("%s: not bound (%s): %s", key, result.value, message, extra={"pod": key, "result": result.value})
         return result, message
 
-    def _bound(self, attempt: Attempt, bind: Future[tuple[BindResult, str] | None], stats: CycleStats) -> None:
+    def _bound(
+        self, attempt: Attempt, bind: Future[tuple[BindResult, str] | None], volumes: PodVolumes, stats: CycleStats
+    ) -> None:
         """Back in the loop's thread (waiting for the bind if need be): the cache and the queue learn how it went."""
         uid = attempt.ref.uid
         outcome = bind.result()
         result = outcome[0] if outcome else None
-        volumes = self._volume_plans.pop(uid, None)
-        if volumes is not None and result is not BindResult.BOUND:
+        if volumes and result is not BindResult.BOUND:
             self.cache.forget_volumes(volumes)
         if result is BindResult.BOUND:
             stats.bound += 1
@@ -575,10 +574,12 @@ class Scheduler:
         if self.config.dry_run:
             return message, None
         # kube: lower-priority pods nominated to that node lose their nomination (and look elsewhere).
-        for other in lower_priority_nominated(pod, nominated.get(node, [])):
+        displaced = lower_priority_nominated(pod, nominated.get(node, []))
+        for other in displaced:
             self.cache.unnominate(other.uid)
-            self.queue.on_cluster_event(ClusterEvent.POD_REMOVED)
             self.reports.submit(call_quietly, self.api.clear_nomination, PodRef(other.namespace, other.name, other.uid))
+        if displaced:
+            self.queue.on_cluster_event(ClusterEvent.POD_REMOVED)
         self.cache.nominate(compact(PodInfo.of(pod, node)))
         self._evicting[ref.uid] = ({v.uid for v in victims}, self.clock() + EVICTION_LAG_SECONDS)
         for victim in victims:
@@ -608,12 +609,11 @@ class Scheduler:
         if not self.queue.unschedulable(ref.uid, message, wants_pod_adds=wants_pod_adds(pod)) and not renominated:
             return
         log.info("%s unschedulable: %s", ref, message, extra={"pod": str(ref), "reason": "Unschedulable"})
-        if self.config.dry_run:
+        if self.config.dry_run or (not renominated and condition_message(pod) == message):
             return
         self.reports.submit(call_quietly, self.api.event, pod, "Warning", "FailedScheduling", message)
-        if renominated or condition_message(pod) != message:
-            nominate = nominated_node if renominated else None
-            self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message, nominate)
+        nominate = nominated_node if renominated else None
+        self.reports.submit(call_quietly, self.api.mark_unschedulable, pod, message, nominate)
 
     def close(self) -> None:
         self.stop.set()
