@@ -160,7 +160,9 @@ class PodRef:
     uid: str
 
     @classmethod
-    def of(cls, pod: V1Pod) -> PodRef:
+    def of(cls, pod: V1Pod | PodRef) -> PodRef:
+        if isinstance(pod, PodRef):
+            return pod
         meta = pod.metadata or V1ObjectMeta()
         return cls(str(meta.namespace), str(meta.name), str(meta.uid))
 
@@ -297,7 +299,7 @@ class Api:
 
     def event(self, pod: V1Pod | PodRef, type_: str, reason: str, message: str, related: PodRef | None = None) -> None:
         """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
-        ref = pod if isinstance(pod, PodRef) else PodRef.of(pod)
+        ref = PodRef.of(pod)
         stamp = now().isoformat()
         body = {
             "apiVersion": "v1",
@@ -329,7 +331,13 @@ class Api:
                 raise
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
-        self._request("POST", path, body=json.dumps(body).encode())
+        self._send("POST", path, body)
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | list[Any], content_type: str = "application/json"
+    ) -> None:
+        """A write with a JSON body (POST, PATCH, DELETE's options); the answer is read and dropped."""
+        self._request(method, path, body=json.dumps(body).encode(), content_type=content_type)
 
     def _request(
         self,
@@ -420,7 +428,7 @@ class Api:
         try:
             transient_retry(self._patch_status)(victim, {"status": {"conditions": [target]}})
             body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": victim.uid}}
-            transient_retry(self._request)("DELETE", victim.path(), body=json.dumps(body).encode())
+            transient_retry(self._send)("DELETE", victim.path(), body)
         except ApiException as e:
             if e.status not in (404, 409):  # 409: the precondition failed, a new pod of that name
                 raise
@@ -441,15 +449,10 @@ class Api:
         self, path: str, patch: dict[str, Any] | list[Any], content_type: str = "application/merge-patch+json"
     ) -> None:
         """PATCH one object (the volume binder's writes on volumes and claims: volume_binder.py)."""
-        self._request("PATCH", path, body=json.dumps(patch).encode(), content_type=content_type)
+        self._send("PATCH", path, patch, content_type)
 
     def _patch_status(self, pod: PodRef, patch: dict[str, Any]) -> None:
-        self._request(
-            "PATCH",
-            pod.path("status"),
-            body=json.dumps(patch).encode(),
-            content_type="application/strategic-merge-patch+json",
-        )
+        self._send("PATCH", pod.path("status"), patch, "application/strategic-merge-patch+json")
 
 
 def condition(type_: str, status: str, reason: str, message: str) -> dict[str, str]:
@@ -472,7 +475,7 @@ def call_quietly(fn: Callable[..., _T], pod: V1Pod | PodRef, *args: Any) -> _T |
     try:
         return fn(pod, *args)
     except Exception as e:  # noqa: BLE001 — reporting must never break scheduling
-        ref = pod if isinstance(pod, PodRef) else PodRef.of(pod)
+        ref = PodRef.of(pod)
         log.warning("%s: %s failed: %s", ref, getattr(fn, "__name__", "call"), describe(e))
         return None
 
