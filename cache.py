@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBudget
 
@@ -29,6 +29,9 @@ from policies.volumes import Claim, StorageClass, Volume, VolumeObjects, csi_lim
 from scheduling_queue import PendingPod
 
 log = logging.getLogger("my-scheduler")
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 ASSUMED_TTL_SECONDS = 30.0  # after its bind succeeded, how long an unconfirmed assumed pod is counted
 
@@ -138,6 +141,14 @@ def pending_pod(obj: dict[str, Any]) -> PendingPod:
     )
 
 
+def _put(table: dict[_K, _V], key: _K, value: _V | None) -> None:
+    """A record set, or dropped when it is gone (None)."""
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
+
+
 def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
     if "managedFields" not in meta:
@@ -197,19 +208,13 @@ class ClusterCache:
             "CSINode": self.volumes.csi_nodes,
         }[kind]
         assert isinstance(table, dict)  # this cache's own
-        if record is None:
-            table.pop(key, None)
-        else:
-            table[key] = record
+        _put(table, key, record)
 
     # --- namespaces ---------------------------------------------------------------------------------------
 
     def set_namespace(self, name: str, labels: Mapping[str, str] | None) -> None:
         """A namespace's labels; None when it is gone."""
-        if labels is None:
-            self.namespaces.pop(name, None)
-        else:
-            self.namespaces[name] = labels
+        _put(self.namespaces, name, labels)
 
     def set_selector(self, key: SelectorKey, selector: Mapping[str, str] | V1LabelSelector | None) -> None:
         """A Service's or controller's selector (see `workload_selector`); None when it is gone or has none."""
@@ -223,10 +228,8 @@ class ClusterCache:
                 in_namespace[name] = selector
             else:
                 in_namespace.pop(name, None)
-        elif selector is None:
-            controllers.pop(key, None)
         else:
-            controllers[key] = selector
+            _put(controllers, key, selector)
 
     # --- nodes --------------------------------------------------------------------------------------------
 
@@ -269,10 +272,7 @@ class ClusterCache:
     # --- PodDisruptionBudgets -----------------------------------------------------------------------------
 
     def set_budget(self, uid: str, budget: Budget | None) -> None:
-        if budget is None:
-            self.budgets.pop(uid, None)
-        else:
-            self.budgets[uid] = budget
+        _put(self.budgets, uid, budget)
 
     # --- nominated pods -----------------------------------------------------------------------------------
 
