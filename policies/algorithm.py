@@ -89,11 +89,14 @@ def replaced(nodes: Sequence[NodeInfo], index: int, node: NodeInfo) -> list[Node
     return cluster
 
 
-def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
-    clone = node.clone()
+def with_pods(
+    state: CycleState, nodes: Sequence[NodeInfo], index: int, pods: Iterable[PodInfo]
+) -> tuple[NodeInfo, CycleState]:
+    """nodes[index] with `pods` added (a clone), and the state derived from `state` for that change."""
+    added = nodes[index].clone()
     for p in pods:
-        clone.add_pod(p)
-    return clone
+        added.add_pod(p)
+    return added, state.standing_in(replaced(nodes, index, added), index)
 
 
 def filter_with_nominated(
@@ -112,8 +115,7 @@ def filter_with_nominated(
     without them, and they may yet go elsewhere."""
     node = cluster[index]
     if yielded:
-        added = with_pods(node, yielded)
-        status = first_failure(filters, pod, added, state.standing_in(replaced(cluster, index, added), index))
+        status = first_failure(filters, pod, *with_pods(state, cluster, index, yielded))
         if not status.ok:
             return status
     return first_failure(filters, pod, node, state.standing_in(cluster, index))
@@ -269,9 +271,7 @@ class _Nominated:
         node = nodes[index]
         yielded = self.pods.get(node.name)
         if yielded:
-            added = with_pods(node, yielded)
-            derived = state.standing_in(replaced(nodes, index, added), index)
-            first = run_filters(profile, pod, added, derived, self.skipped)
+            first = run_filters(profile, pod, *with_pods(state, nodes, index, yielded), self.skipped)
             if not all(s.ok for s in first.values()):
                 return first
         return run_filters(profile, pod, node, state)
@@ -284,8 +284,7 @@ class _Nominated:
         yielded = self.pods.get(node.name)
         if not yielded:
             return True
-        added = with_pods(node, yielded)
-        return _passes(others, pod, added, state.standing_in(replaced(nodes, index, added), index))
+        return _passes(others, pod, *with_pods(state, nodes, index, yielded))
 
 
 def _nominated(
