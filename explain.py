@@ -54,11 +54,6 @@ def profile_for(config: Config, pod: V1Pod) -> Profile:
     return by_name.get(str(name), config.profiles[0])
 
 
-def cluster_without(api: Api, pod: V1Pod) -> list[NodeInfo]:
-    """Nodes with their pods, leaving out the pod being judged (it may already be bound)."""
-    return cache_without(api, pod).node_list()
-
-
 def cache_without(api: Api, pod: V1Pod, *, budgets: bool = False) -> ClusterCache:
     """The cluster read once (nodes, assigned pods, namespaces, selectors and, with `budgets`,
     PodDisruptionBudgets), leaving out the pod being judged."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from kubernetes.client.exceptions import ApiException
 
-from explain import UsageError, cluster_without, profile_for, read_pod, run_command
+from explain import UsageError, cache_without, profile_for, read_pod, run_command
 from kubeapi import Api, BindResult, PodRef, report_bound
 from policies.algorithm import reasons, run_filters
 from policies.framework import CycleState
@@ -36,9 +36,11 @@ def _manual_bind(api: Api, config: Config, target: str, node: str, *, force: boo
         if e.status == 404:
             raise UsageError(f"node {node} not found") from e
         raise
-    nodes = cluster_without(api, pod)
+    cache = cache_without(api, pod)
+    nodes = cache.node_list()
     target_node = next(n for n in nodes if n.name == node)
-    failed = reasons(run_filters(profile_for(config, pod), pod, target_node, CycleState(nodes)))
+    state = CycleState(nodes, cache.objects())  # namespaces' labels, selectors and volumes, as the daemon reads them
+    failed = reasons(run_filters(profile_for(config, pod), pod, target_node, state))
     if failed and not force:
         print(f"refusing to bind {ref} to {node}: {'; '.join(failed)}", file=sys.stderr)
         return 1

@@ -101,6 +101,25 @@ def test_a_static_volume_for_one_node_takes_the_pod_there(env: Env, volumes: lis
         assert wait_for(lambda: env.node_of("p"), what="p bound") == b
 
 
+def test_the_bind_command_judges_volumes_as_the_daemon_does(env: Env, volumes: list[str]) -> None:
+    """`bind` reads the claims and volumes too: a bound claim's volume on b lets the pod go to b, not to a."""
+    a = env.node("a")
+    b = env.node("b")
+    make_claim(env, "data", volume=make_volume(env, volumes, "pv", on=b))
+    env.pod("p", scheduler="nobody", **with_claims("data"))
+
+    def bind(node: str) -> subprocess.CompletedProcess[str]:
+        command = env.scheduler_args("bind", f"{env.namespace}/p", node)
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    refused = bind(a)
+    assert refused.returncode == 1, refused.stderr
+    assert "node(s) didn't match PersistentVolume's node affinity" in refused.stderr
+    bound = bind(b)
+    assert bound.returncode == 0, bound.stderr
+    assert env.node_of("p") == b
+
+
 def test_an_unbound_immediate_claim_fails_with_kubes_message(env: Env) -> None:
     env.node("a")
     env.node("b")
