@@ -56,7 +56,7 @@ def bind_volumes(
 ) -> None:
     """Write the plan, wait for the claims to be bound; raises VolumeBindingError (after undoing) if they are
     not within `timeout`, if the claims change under it, or if `stop` is set."""
-    written: list[tuple[str, list[dict[str, Any]]]] = []  # (path, JSON patch undoing the write)
+    written: list[tuple[str, list[dict[str, Any]], Claim]] = []  # (path, JSON patch undoing the write, its claim)
     try:
         for claim, volume in plan.static:
             ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": claim.namespace}
@@ -71,6 +71,7 @@ def bind_volumes(
                         {"op": "test", "path": "/spec/claimRef/uid", "value": claim.uid},
                         {"op": "remove", "path": "/spec/claimRef"},
                     ],
+                    claim,
                 )
             )
             log.info("Bound volume %s to claim %s/%s for node %s", volume.name, claim.namespace, claim.name, node)
@@ -82,12 +83,13 @@ def bind_volumes(
                 (
                     _claim_path(claim),
                     [{"op": "test", "path": annotation, "value": node}, {"op": "remove", "path": annotation}],
+                    claim,
                 )
             )
             log.info("Selected node %s for claim %s/%s", node, claim.namespace, claim.name)
         _wait_bound(api, plan, stop, clock() + timeout, clock)
     except Exception as e:
-        _undo(api, plan, written)
+        _undo(api, written)
         if isinstance(e, VolumeBindingError):
             raise
         raise VolumeBindingError(f"binding volumes: {describe(e)}") from e
@@ -124,15 +126,11 @@ def _wait_bound(api: Api, plan: PodVolumes, stop: threading.Event, deadline: flo
             raise VolumeBindingError("binding volumes: the scheduler is stopping")
 
 
-def _undo(api: Api, plan: PodVolumes, written: list[tuple[str, list[dict[str, Any]]]]) -> None:
+def _undo(api: Api, written: list[tuple[str, list[dict[str, Any]], Claim]]) -> None:
     """Best effort: a claim the PV controller bound meanwhile keeps its volume (the `test` op fails then, or the
     claim is bound and left alone)."""
-    claims = {_claim_path(c): c for c, _ in plan.static} | {_claim_path(c): c for c in plan.provision}
-    for path, patch in written:
+    for path, patch, claim in written:
         try:
-            claim = next((c for p, c in claims.items() if p == path), None)
-            if claim is None:  # a volume: leave it if its claim is bound to it now
-                claim = next(c for c, v in plan.static if _volume_path(v.name) == path)
             if (api.read_object(_claim_path(claim)).get("spec") or {}).get("volumeName"):
                 continue
             api.patch_object(path, patch, content_type="application/json-patch+json")
