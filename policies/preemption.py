@@ -191,9 +191,8 @@ def preempt(
     if why := ineligible(pod, {n.name: n for n in nodes}, verdicts):
         return Preemption(None, PREFIX + why)
     potential = [i for i, n in enumerate(nodes) if node_code(verdicts.get(n.name)) is Code.UNSCHEDULABLE]
-    state = CycleState(
-        nodes, objects
-    )  # the cluster as it is: each dry run adjusts its facts for the one node it changes
+    # The cluster as it is: each dry run adjusts its facts for the one node it changes.
+    state = CycleState(nodes, objects)
     try:
         skipped = skipped_filters(profile, pod, state)
     except PluginError as e:
