@@ -11,8 +11,10 @@ import enum
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -189,6 +191,7 @@ def read(response: Any) -> bytes:
 
 
 ACTIONS = {"Scheduled": "Binding", "Preempted": "Preempting"}  # an event's action by reason; else "Scheduling"
+NOTE_LIMIT = 1024  # bytes: events.k8s.io validation refuses a longer note
 
 
 def now() -> datetime.datetime:
@@ -298,27 +301,25 @@ class Api:
         return PodRef.of(pod).uid == ref.uid and pod.spec is not None and pod.spec.node_name == node
 
     def event(self, pod: V1Pod | PodRef, type_: str, reason: str, message: str, related: PodRef | None = None) -> None:
-        """A core/v1 Event as kube-scheduler reports it (`kubectl describe pod` and `kubectl events` show it)."""
+        """An events.k8s.io/v1 Event as kube-scheduler's recorder makes it (client-go tools/events, makeEvent):
+        `kubectl describe pod` and `kubectl events` show it (the core/v1 view: `message`, `involvedObject`,
+        `reportingComponent`)."""
         ref = PodRef.of(pod)
-        stamp = now().isoformat()
         body = {
-            "apiVersion": "v1",
+            "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
             "metadata": {"name": f"{ref.name}.{time.time_ns():x}", "namespace": ref.namespace},
-            "involvedObject": ref.object_reference(),
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": self.component},
-            "reportingComponent": self.component,
+            "eventTime": now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # a MicroTime
+            "reportingController": self.component,
             "reportingInstance": self.instance,
             "action": ACTIONS.get(reason, "Scheduling"),
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
+            "reason": reason,
+            "regarding": ref.object_reference(),
             **({"related": related.object_reference()} if related else {}),
+            "note": message.encode()[:NOTE_LIMIT].decode(errors="ignore"),
+            "type": type_,
         }
-        self._post_event(f"/api/v1/namespaces/{quote(ref.namespace)}/events", body)
+        self._post_event(f"/apis/events.k8s.io/v1/namespaces/{quote(ref.namespace)}/events", body)
 
     @_retrying(EVENT_ATTEMPTS)
     def _post_event(self, path: str, body: dict[str, Any]) -> None:
@@ -480,9 +481,31 @@ def call_quietly(fn: Callable[..., _T], pod: V1Pod | PodRef, *args: Any) -> _T |
         return None
 
 
-def report_bound(api: Api, pod: V1Pod, node: str) -> None:
+class Reporter:
+    """The threads that post events and PodScheduled conditions, so that binds never wait behind them. At most
+    `backlog` reports wait for a thread (a caller waits beyond that): a crash loses no more than those and the
+    ones being posted. `close` posts everything submitted before returning."""
+
+    def __init__(self, threads: int, backlog: int) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="report")
+        self._room = threading.BoundedSemaphore(threads + backlog)
+
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        self._room.acquire()
+        self._pool.submit(fn, *args).add_done_callback(lambda _: self._room.release())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def report_bound(api: Api, pod: V1Pod, node: str, send: Reporter | None = None) -> None:
     """What a bind reports, from the daemon and the bind command alike: the user's `Bound ns/pod -> node` line
-    and kube-scheduler's Scheduled event (best effort)."""
+    and kube-scheduler's Scheduled event (best effort), posted by `send` when given (the daemon's event
+    senders: a bind thread never waits behind an event), else at once."""
     key = str(PodRef.of(pod))
     log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
-    call_quietly(api.event, pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+    message = f"Successfully assigned {key} to {node}"
+    if send is None:
+        call_quietly(api.event, pod, "Normal", "Scheduled", message)
+    else:
+        send.submit(call_quietly, api.event, pod, "Normal", "Scheduled", message)

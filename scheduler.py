@@ -49,6 +49,7 @@ from kubeapi import (
     Api,
     BindResult,
     PodRef,
+    Reporter,
     call_quietly,
     condition_message,
     describe,
@@ -95,6 +96,7 @@ STEP_PODS = 256
 # How long a preemptor waits for the watch to show its victims' deletions before it may preempt again (a victim
 # in its grace period is terminating, which kube's eligibility check covers; this is only the watch's lag).
 EVICTION_LAG_SECONDS = 10.0
+REPORT_THREADS = 4  # posting events and PodScheduled conditions
 
 
 # --- the scheduler ----------------------------------------------------------------------------------------
@@ -174,8 +176,9 @@ class Scheduler:
         if any(f.name in VOLUME_FILTERS for p in config.profiles for f in p.filters):
             self.informers += [Informer(api, kind, "", self._on_storage(kind), self.stop) for kind in STORAGE_KINDS]
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
-        # FailedScheduling events and conditions have threads of their own: they never wait behind binds.
-        self.reports = ThreadPoolExecutor(4, thread_name_prefix="report")
+        # Events and conditions have threads of their own: binds never wait behind them (nor they behind binds).
+        # Flushed at close, after the binds.
+        self.reports = Reporter(REPORT_THREADS, backlog=config.parallelism)
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
         # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
         self._evicting: dict[str, tuple[set[str], float]] = {}
@@ -485,8 +488,7 @@ class Scheduler:
             log.error("%s: bind to %s failed: %s", key, node, describe(e), extra={"pod": key, "node": node})
             return None
         if result is BindResult.BOUND:
-            # Posted here, not queued: a crash then loses at most the events of the binds in flight.
-            report_bound(self.api, attempt.pod, node)
+            report_bound(self.api, attempt.pod, node, self.reports)
         elif result is BindResult.FORBIDDEN:
             log.error("%s: FORBIDDEN to bind (does the ClusterRole grant create on pods/binding?): %s", key, message)
         else:
@@ -620,7 +622,7 @@ class Scheduler:
         for informer in self.informers:
             informer.close()
         self.pool.shutdown(wait=True)
-        self.reports.shutdown(wait=True)
+        self.reports.close()
 
 
 # --- the loop ---------------------------------------------------------------------------------------------

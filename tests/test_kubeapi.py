@@ -1,14 +1,17 @@
-"""kubeapi's pure parts: which errors are worth a retry, how long a retry waits, the pending-pods selector and
-how an error is described. What the API server answers is tested against a real one in tests/integration/."""
+"""kubeapi's pure parts: which errors are worth a retry, how long a retry waits, the pending-pods selector,
+how an error is described and how reports wait for their senders. What the API server answers is tested
+against a real one in tests/integration/."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying
 
-from kubeapi import RETRY_CAP_SECONDS, describe, is_transient, pending_selector
+from kubeapi import RETRY_CAP_SECONDS, Reporter, describe, is_transient, pending_selector
 from kubeapi import _wait as retry_wait
 
 ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
@@ -129,3 +132,24 @@ def test_pending_selector(names: list[str], selector: str) -> None:
 )
 def test_describe(error: BaseException | None, text: str) -> None:
     assert describe(error) == text
+
+
+def test_the_reporter_lets_backlog_reports_wait_and_then_holds_the_caller_back() -> None:
+    """At most threads + backlog reports are submitted and unposted; close posts them all."""
+    gate, posted = threading.Event(), []
+
+    def post(i: int) -> None:
+        gate.wait()
+        posted.append(i)
+
+    reporter = Reporter(threads=1, backlog=2)
+    for i in range(3):  # one being posted, two waiting
+        reporter.submit(post, i)
+    fourth = threading.Thread(target=reporter.submit, args=(posted.append, 3))
+    fourth.start()
+    fourth.join(timeout=0.2)
+    assert fourth.is_alive(), "a fourth report waits for room"
+    gate.set()
+    fourth.join(timeout=5)
+    reporter.close()
+    assert sorted(posted) == [0, 1, 2, 3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +32,10 @@ def test_the_demo_pod_goes_to_the_only_plain_node(env: Env) -> None:
     assert env.node_of("test-pod") == plain
     [event] = env.events("Scheduled")
     assert (event.type, event.message) == ("Normal", f"Successfully assigned {env.namespace}/test-pod to {plain}")
-    assert event.source is not None and event.source.component == env.scheduler_name
+    # events.k8s.io/v1, as kube-scheduler posts it: reportingController/Instance, seen here in the core/v1 view.
+    assert event.reporting_component == env.scheduler_name
+    assert event.reporting_instance == f"{env.scheduler_name}-{socket.gethostname()}"
+    assert event.action == "Binding" and event.event_time is not None
 
 
 def test_an_unplaceable_pod_gets_kube_schedulers_message_event_and_condition(env: Env) -> None:
