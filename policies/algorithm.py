@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from kubernetes.client import V1Pod
 
 from policies.framework import (
@@ -21,6 +22,7 @@ from policies.framework import (
     PodInfo,
     PreFilterSkip,
     Profile,
+    Scores,
     Status,
     as_error,
     normalise,
@@ -130,27 +132,27 @@ def skipped_filters(profile: Profile, pod: V1Pod, state: CycleState) -> frozense
 
 def run_scores(
     profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState
-) -> tuple[list[float], dict[str, list[float]]]:
+) -> tuple[Scores, dict[str, Scores]]:
     """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`. A plugin that
     raises or scores outside 0..100 raises PluginError with its ERROR status."""
     state.scored = nodes
-    totals = [0.0] * len(nodes)
-    per_plugin: dict[str, list[float]] = {}
+    totals = np.zeros(len(nodes))
+    per_plugin: dict[str, Scores] = {}
     for (plugin, weight, uniform), batch in zip(profile.weighted_scores, profile.batch_scores, strict=True):
         try:
             same = uniform.uniform_score(pod, state) if uniform else None
             if same is not None:
-                normalised = [float(same)] * len(nodes)
+                normalised = np.full(len(nodes), float(same))
             elif batch is not None:
                 normalised = normalise(batch.score_all(pod, nodes, state), plugin.normalize)
             else:
                 normalised = normalise([plugin.score(pod, n, state) for n in nodes], plugin.normalize)
-            if any(not 0 <= s <= MAX_SCORE for s in normalised):
+            if not ((normalised >= 0) & (normalised <= MAX_SCORE)).all():
                 raise ValueError(f"a score outside 0..{MAX_SCORE}")
         except Exception as e:  # any exception from a plugin is its bug, reported as a Status
             raise PluginError(as_error(plugin.name, "score", e)) from e
         per_plugin[plugin.name] = normalised
-        totals = [t + weight * s for t, s in zip(totals, normalised, strict=True)]
+        totals += weight * normalised
     return totals, per_plugin
 
 
@@ -413,13 +415,13 @@ def _schedule(
         message = failure_message(len(nodes), (reasons(v) for v in verdicts.values()))
         return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)), examined)
     totals, per_plugin = run_scores(profile, pod, feasible, state)
-    by_name = {n.name: t for n, t in zip(feasible, totals, strict=True)}
+    by_name = dict(zip((n.name for n in feasible), totals.tolist(), strict=True))
     scores = (
-        {n.name: {plugin: values[i] for plugin, values in per_plugin.items()} for i, n in enumerate(feasible)}
+        {n.name: {plugin: float(values[i]) for plugin, values in per_plugin.items()} for i, n in enumerate(feasible)}
         if explain
         else {}
     )
-    best = min(feasible, key=lambda n: (-by_name[n.name], n.name))
+    best = min((feasible[i] for i in np.flatnonzero(totals == totals.max())), key=lambda n: n.name)
     if own is not None and nodes[own] in feasible:  # only `explain` gets here with a feasible nominated node
         best = nodes[own]
     return Decision(best.name, "", verdicts, by_name, scores, examined=examined)

@@ -11,11 +11,14 @@ As kube-scheduler v1.37 computes it (noderesources/balanced_allocation.go):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, BatchScore, CycleState, Key, NodeInfo, Normalize
+from policies.framework import MAX_SCORE, BatchScore, CycleState, Key, NodeInfo, Normalize, Scores, cpu_memory
 from policies.resources import CPU, MEMORY, pod_requests
 
 RESOURCES = (CPU, MEMORY)
@@ -44,27 +47,28 @@ class NodeResourcesBalancedAllocation(BatchScore):
     normalize = Normalize.NONE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
-        return self.score_all(pod, [node], state)[0]
+        return float(self.score_all(pod, [node], state)[0])
 
-    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]:
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> Scores:
+        """Every scored node at once, in kube's arithmetic (float64 fractions, truncation to int64)."""
         cpu, memory = state.memo(_REQUESTS, lambda: _cpu_and_memory(pod))
         if not cpu and not memory:
-            return [0.0] * len(nodes)
-        return [_balanced(cpu, memory, node.allocatable, node.requested) for node in nodes]
+            return np.zeros(len(nodes))
+        columns = cpu_memory(nodes, state)
+        cpu_capacity, memory_capacity, cpu_used, memory_used = (columns[:, i] for i in range(4))
+        both = (cpu_capacity > 0) & (memory_capacity > 0)  # else one fraction or none: no deviation either way
+        cpu_capacity, memory_capacity = np.where(both, cpu_capacity, 1), np.where(both, memory_capacity, 1)
+
+        def balanced(cpu_requested: Column, memory_requested: Column) -> Column:
+            cpu_fraction = np.minimum(cpu_requested / cpu_capacity, 1.0)
+            memory_fraction = np.minimum(memory_requested / memory_capacity, 1.0)
+            balance = ((1 - np.abs(cpu_fraction - memory_fraction) / 2) * MAX_SCORE).astype(np.int64)
+            return np.where(both, balance, MAX_SCORE)
+
+        half = MAX_SCORE // 2
+        change = half + balanced(cpu_used + cpu, memory_used + memory) - balanced(cpu_used, memory_used)
+        halved = np.where(change >= 0, change // 2, -(-change // 2))  # Go's division truncates
+        return (half + halved).astype(np.float64)
 
 
-def _balanced(cpu: int, memory: int, allocatable: Mapping[str, int], requested: Mapping[str, int]) -> float:
-    """Written out by hand for cpu and memory: it runs for every pod and every scored node."""
-    cpu_capacity, memory_capacity = allocatable.get(CPU, 0), allocatable.get(MEMORY, 0)
-    cpu_used, memory_used = requested.get(CPU, 0), requested.get(MEMORY, 0)
-    if cpu_capacity > 0 and memory_capacity > 0:
-        cpu_after = min((cpu_used + cpu) / cpu_capacity, 1.0)
-        memory_after = min((memory_used + memory) / memory_capacity, 1.0)
-        with_pod = int((1 - abs(cpu_after - memory_after) / 2) * MAX_SCORE)
-        cpu_before, memory_before = min(cpu_used / cpu_capacity, 1.0), min(memory_used / memory_capacity, 1.0)
-        without_pod = int((1 - abs(cpu_before - memory_before) / 2) * MAX_SCORE)
-    else:  # one fraction or none: no deviation, with or without the pod
-        with_pod = without_pod = MAX_SCORE
-    half = MAX_SCORE // 2
-    change = half + with_pod - without_pod
-    return float(half + (change // 2 if change >= 0 else -(-change // 2)))  # Go's division truncates
+Column = npt.NDArray[Any]

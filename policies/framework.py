@@ -16,9 +16,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Node, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus, V1Taint
 
 from policies.resources import (
+    CPU,
+    MEMORY,
     Resources,
     allocatable,
     host_ports,
@@ -198,9 +202,23 @@ class NodeInfo:
     unschedulable: bool = field(init=False)
     ready: str | None = field(init=False)
     allocatable: Resources = field(init=False)
+    # (allocatable cpu, memory; requested cpu, memory; requested with the scoring defaults cpu, memory), kept
+    # with the counters: the resource scores read these six numbers of every scored node (`cpu_memory`).
+    cpu_memory: tuple[int, int, int, int, int, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.set_facts(self.facts)
+
+    def _sync(self) -> None:
+        allocatable, requested, nonzero = self.allocatable, self.requested, self.nonzero_requested
+        self.cpu_memory = (
+            allocatable.get(CPU, 0),
+            allocatable.get(MEMORY, 0),
+            requested.get(CPU, 0),
+            requested.get(MEMORY, 0),
+            nonzero.get(CPU, 0),
+            nonzero.get(MEMORY, 0),
+        )
 
     @classmethod
     def of(cls, node: V1Node, pods: Iterable[V1Pod | PodInfo] = ()) -> NodeInfo:
@@ -213,6 +231,7 @@ class NodeInfo:
         self.facts = facts
         self.name, self.labels, self.taints = facts.name, facts.labels, facts.taints
         self.unschedulable, self.ready, self.allocatable = facts.unschedulable, facts.ready, facts.allocatable
+        self._sync()
 
     def clone(self) -> NodeInfo:
         """An independent copy to add pods to or remove pods from (kube's NodeInfo.Snapshot), for preemption's dry
@@ -244,6 +263,7 @@ class NodeInfo:
             self.affinity_pods[pod.uid] = pod
         if pod.claims:
             self.claim_refs.update(pod.claims)
+        self._sync()
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         pod = self.pods.pop(uid, None)
@@ -258,6 +278,7 @@ class NodeInfo:
         self.affinity_pods.pop(uid, None)
         if pod.claims:
             _take(self.claim_refs, ((claim, 1) for claim in pod.claims))
+        self._sync()
         return pod
 
 
@@ -364,6 +385,9 @@ class CycleState:
         return value
 
 
+_CPU_MEMORY: Key[npt.NDArray[Any]] = Key("cpu_memory of the scored nodes")
+
+
 class FilterPlugin(Protocol):
     name: str
     # True when the verdict reads only the pod's spec and the node object, so FilterCache may reuse it.
@@ -418,21 +442,51 @@ class BatchScore(Protocol):
     per-node arithmetic that runs for every pod and scored node, where a call per node is most of the cost."""
 
     @abstractmethod
-    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]: ...
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> Scores | list[float]: ...
 
 
-def normalise(scores: Sequence[float], mode: Normalize) -> list[float]:
+Scores = npt.NDArray[np.float64]  # one score per node, in the nodes' order
+
+
+def normalise(scores: Sequence[float] | Scores, mode: Normalize) -> Scores:
     """kube's DefaultNormalizeScore: scale so the best raw score maps to MAX_SCORE."""
+    raw = np.asarray(scores, dtype=np.float64)
     if mode is Normalize.NONE:
-        return [float(s) for s in scores]
-    top = max(scores, default=0)
+        return raw
+    top = raw.max(initial=0.0)
     if top <= 0:
-        return [float(MAX_SCORE) if mode is Normalize.REVERSE else 0.0 for _ in scores]
-    if all(float(s).is_integer() for s in scores):  # kube's int64 arithmetic: floor, as kube's scores do
-        scaled = [float(int(s) * MAX_SCORE // int(top)) for s in scores]
+        return np.full(len(raw), float(MAX_SCORE) if mode is Normalize.REVERSE else 0.0)
+    if (raw == np.trunc(raw)).all():  # kube's int64 arithmetic: floor, as kube's scores do
+        scaled = (raw.astype(np.int64) * MAX_SCORE // int(top)).astype(np.float64)
     else:
-        scaled = [s * MAX_SCORE / top for s in scores]
-    return [MAX_SCORE - s for s in scaled] if mode is Normalize.REVERSE else scaled
+        scaled = raw * MAX_SCORE / top
+    return MAX_SCORE - scaled if mode is Normalize.REVERSE else scaled
+
+
+# Up to here int64 arithmetic on quantities (times a score of 100 and a weight) stays exact, as does their
+# conversion to float64 for the fractions; beyond it (a node claiming exabytes) the arrays hold Python ints.
+EXACT = 2**53
+
+
+def ints(values: Sequence[Any]) -> npt.NDArray[Any]:
+    """Quantities as an int64 array, or as Python ints (dtype object: slower, never wrong) when one is too big."""
+    try:
+        array = np.array(values, dtype=np.int64)
+        if not array.size or np.abs(array).max() < EXACT:
+            return array
+    except OverflowError:
+        pass
+    return np.array(values, dtype=object)
+
+
+def cpu_memory(nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[Any]:
+    """The nodes' `cpu_memory` rows as one array (a row of six per node), made once per pod for the scored
+    nodes (both resource scores read it)."""
+
+    def rows() -> npt.NDArray[Any]:
+        return ints([n.cpu_memory for n in nodes]).reshape(len(nodes), 6)
+
+    return state.memo(_CPU_MEMORY, rows) if nodes is state.scored else rows()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ score policies of their own (our original names), the same formulas on cpu and m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
 from kubernetes.client import V1Pod
 
 from policies.framework import (
@@ -26,7 +27,10 @@ from policies.framework import (
     Key,
     NodeInfo,
     Normalize,
+    Scores,
     Status,
+    cpu_memory,
+    ints,
     unresolvable,
     unschedulable,
 )
@@ -62,18 +66,6 @@ def _go_div(a: int, b: int) -> int:
     return q if (a >= 0) == (b >= 0) else -q
 
 
-def least_requested_score(requested: int, capacity: int) -> int:
-    if capacity == 0 or requested > capacity:
-        return 0
-    return (capacity - requested) * MAX_SCORE // capacity
-
-
-def most_requested_score(requested: int, capacity: int) -> int:
-    if capacity == 0:
-        return 0
-    return min(requested, capacity) * MAX_SCORE // capacity
-
-
 def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
     """kube's helper.BuildBrokenLinearFunction over (utilization, score 0..100) points."""
 
@@ -89,17 +81,6 @@ def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
     return score
 
 
-def _ratio_scorer(shape: Sequence[tuple[int, int]]) -> Callable[[int, int], int]:
-    line = broken_linear([(u, s * (MAX_SCORE // MAX_CUSTOM_SCORE)) for u, s in shape])
-
-    def score(requested: int, capacity: int) -> int:
-        if capacity == 0 or requested > capacity:
-            return line(MAX_UTILIZATION)
-        return line(requested * MAX_UTILIZATION // capacity)
-
-    return score
-
-
 class NodeResourcesFit(BatchScore):
     name = "NodeResourcesFit"
     node_only: ClassVar[bool] = False
@@ -108,48 +89,42 @@ class NodeResourcesFit(BatchScore):
     def __init__(self, strategy: ScoringStrategy | None = None) -> None:
         self.strategy = strategy or ScoringStrategy()
         self._requests: Key[list[tuple[str, int, int, bool]]] = Key(f"{self.name}/score requests")
-        kind = self.strategy.type
-        self._resource_score = (
-            least_requested_score
-            if kind == LEAST_ALLOCATED
-            else most_requested_score
-            if kind == MOST_ALLOCATED
-            else _ratio_scorer(self.strategy.shape)
-        )
+        # RequestedToCapacityRatio's score for each utilisation 0..100 (its shape, kube's broken line).
+        line = broken_linear([(u, v * (MAX_SCORE // MAX_CUSTOM_SCORE)) for u, v in self.strategy.shape or ((0, 0),)])
+        self._shape = np.array([line(p) for p in range(MAX_UTILIZATION + 1)], dtype=np.int64)
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:
         """kube's resourceAllocationScorer with the strategy's scorer (see the module docstring)."""
-        return self.score_all(pod, [node], state)[0]
+        return float(self.score_all(pod, [node], state)[0])
 
-    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> list[float]:
-        # Written out by hand: it runs for every pod and every scored node.
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> Scores:
+        """Every scored node at once, resource by resource, in kube's int64 arithmetic."""
         wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
-        least, ratio = self.strategy.type == LEAST_ALLOCATED, self.strategy.type == REQUESTED_TO_CAPACITY_RATIO
-        resource_score_of = self._resource_score
-        out = []
-        for node in nodes:
-            allocatable, nonzero, requested = node.allocatable, node.nonzero_requested, node.requested
-            total = weights = 0
-            for resource, weight, need, scoring_default in wanted:
-                capacity = allocatable.get(resource, 0)
-                if capacity == 0:
-                    continue
-                used = (nonzero if scoring_default else requested).get(resource, 0) + need
-                if least:
-                    resource_score = 0 if used > capacity else (capacity - used) * MAX_SCORE // capacity
-                else:
-                    resource_score = resource_score_of(used, capacity)
-                    if ratio and resource_score <= 0:
-                        continue  # kube's RequestedToCapacityRatio counts only resources that score
-                total += resource_score * weight
-                weights += weight
-            if weights == 0:
-                out.append(0.0)
-            elif ratio:
-                out.append(float(math.floor(total / weights + 0.5)))  # Go's math.Round: half away from zero
+        kind = self.strategy.type
+        total, weights = np.zeros(len(nodes), dtype=np.int64), np.zeros(len(nodes), dtype=np.int64)
+        for resource, weight, need, scoring_default in wanted:
+            capacity, used = _columns(nodes, state, resource, scoring_default)
+            used = used + need
+            counted = capacity > 0  # a resource the node has none of is left out
+            capacity = np.where(counted, capacity, 1)
+            # Each resource's score is 0..100: int64 from here on, whatever the quantities were.
+            if kind == LEAST_ALLOCATED:
+                least = np.where(used > capacity, 0, (capacity - used) * MAX_SCORE // capacity)
+                resource_score = least.astype(np.int64)
+            elif kind == MOST_ALLOCATED:
+                resource_score = (np.minimum(used, capacity) * MAX_SCORE // capacity).astype(np.int64)
             else:
-                out.append(float(total // weights))
-        return out
+                utilization = np.where(used > capacity, MAX_UTILIZATION, used * MAX_UTILIZATION // capacity)
+                resource_score = self._shape[np.minimum(utilization, MAX_UTILIZATION).astype(np.int64)]
+                counted &= resource_score > 0  # kube's RequestedToCapacityRatio counts only resources that score
+            total += np.where(counted, resource_score * weight, 0)
+            weights += np.where(counted, weight, 0)
+        scored = weights > 0
+        if kind == REQUESTED_TO_CAPACITY_RATIO:  # Go's math.Round: half away from zero
+            mean = np.floor(total / np.where(scored, weights, 1) + 0.5)
+        else:
+            mean = (total // np.where(scored, weights, 1)).astype(np.float64)
+        return np.where(scored, mean, 0.0)
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
@@ -176,6 +151,17 @@ def requested_fractions(
     """requested / allocatable per resource, capped at 1. Resources the node has none of are left out, as
     kube's resource_allocation.go does, rather than counted as full."""
     return [min(requested.get(r, 0) / allocatable[r], 1.0) for r in resources if allocatable.get(r, 0) > 0]
+
+
+def _columns(
+    nodes: Sequence[NodeInfo], state: CycleState, resource: str, scoring_default: bool
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """What the nodes have of `resource` and what their pods request (with the scoring defaults for cpu and
+    memory), as arrays: cpu and memory from the nodes' `cpu_memory` rows, other resources read one by one."""
+    if resource in (CPU, MEMORY):
+        columns, i = cpu_memory(nodes, state), 0 if resource == CPU else 1
+        return columns[:, i], columns[:, i + (4 if scoring_default else 2)]
+    return ints([n.allocatable.get(resource, 0) for n in nodes]), ints([n.requested.get(resource, 0) for n in nodes])
 
 
 def _score_requests(pod: V1Pod, resources: Sequence[tuple[str, int]]) -> list[tuple[str, int, int, bool]]:
