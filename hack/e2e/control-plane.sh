@@ -58,9 +58,18 @@ KUBECONFIG
 
 # Deployments -> ReplicaSets -> pods; the `default` ServiceAccount of each namespace; the kube-root-ca.crt
 # ConfigMap that every token volume carries (the API server's own self-signed CA); the garbage collector, so that
-# deleting a Deployment deletes its ReplicaSets and pods (uninstall). No node lifecycle controller: one real node.
+# deleting a Deployment deletes its ReplicaSets and pods (uninstall). StatefulSets, and for their claims on kind's
+# `standard` class (storage.sh): the PV binder, which hands a claim with a selected node to its provisioner and binds
+# it to the PV made, and the two protection controllers, which lift the in-use finalizers so that claims and volumes
+# can be deleted. No node lifecycle controller: one real node. No attach/detach controller: the provisioner's hostPath
+# volumes are not attachable (the kubelet mounts them without one).
+controllers=(
+  deployment-controller replicaset-controller serviceaccount-controller root-ca-certificate-publisher-controller
+  garbage-collector-controller statefulset-controller persistentvolume-binder-controller
+  persistentvolumeclaim-protection-controller persistentvolume-protection-controller
+)
 e2e_spawn control-plane kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$E2E_RUN/kubeconfig" \
-  --controllers deployment-controller,replicaset-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,garbage-collector-controller \
+  --controllers "$(IFS=,; echo "${controllers[*]}")" \
   --root-ca-file "$dir/certs/apiserver.crt" --leader-elect=false --bind-address 127.0.0.1 --secure-port 0 --v 0
 e2e_spawn control-plane kube-scheduler "$bin/kube-scheduler" --kubeconfig "$E2E_RUN/kubeconfig" \
   --leader-elect=false --bind-address 127.0.0.1 --secure-port 0 --v 0

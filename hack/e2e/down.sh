@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Tear-down of everything hack/e2e/up.sh made, whatever state a run died in; safe to run when nothing is up.
 # Exactly what the e2e created, found by name, never by a broad pattern:
-#   processes  every pid in the cgroup /$E2E_CGROUP (control plane, containerd, shims, kubelet, the pods' containers)
+#   processes  every pid in the cgroup /$E2E_CGROUP (control plane, local-path-provisioner, containerd, shims,
+#              kubelet, the pods' containers)
 #   mounts     every mount point under $E2E_RUN (container root filesystems, volumes, pod network namespaces)
 #   network    the namespace $E2E_NETNS (its veth, bridge, pod links and the DNAT rule go with it)
 #   cgroups    /$E2E_CGROUP in every hierarchy
-#   files      $E2E_RUN (the logs are kept in $E2E_LOGS); the kubelet's and CNI's few files outside it
+#   files      $E2E_RUN (with the provisioner's volumes; the logs are kept in $E2E_LOGS); the kubelet's and CNI's
+#              few files outside it
 # Exits 1 naming whatever is still left.
 set -euo pipefail
 # shellcheck source=hack/e2e/lib.sh

@@ -26,5 +26,6 @@ for ns in default kube-system; do
   e2e_wait 60 "$ns ServiceAccount" "$kubectl" -n "$ns" get serviceaccount default
   e2e_wait 60 "$ns kube-root-ca.crt" "$kubectl" -n "$ns" get configmap kube-root-ca.crt
 done
+"$E2E_HACK/storage.sh"   # kind's default StorageClass `standard` and its provisioner
 e2e_log "node $E2E_NODE_NAME Ready"
 echo "export KUBECONFIG=$KUBECONFIG"

@@ -94,8 +94,10 @@ def kind() -> Iterator[Kind]:
         run(HACK / "base-image.sh")
     with timed("pause image (cached after the first run)"):
         run(HACK / "pause-image.sh")
+    with timed("local-path-provisioner build (Go; cached after the first run)"):
+        run(ROOT / "hack" / "local-path" / "build.sh")
     try:
-        with timed("node up: network, control plane, containerd, kubelet, Ready (kind create cluster)"):
+        with timed("node up: network, control plane, containerd, kubelet, Ready, storage (kind create cluster)"):
             up = run(HACK / "up.sh")
         kubeconfig = Path(up.stdout.strip().splitlines()[-1].removeprefix("export KUBECONFIG="))
         yield Kind(kubeconfig, bin_dir)

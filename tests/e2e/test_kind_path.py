@@ -1,7 +1,8 @@
 """The README's "In a real cluster (kind)" section, step by step, as a user runs it — docker build, kind load,
 kubectl apply, rollout status, test-pod, `kubectl logs … | grep Bound` — then what the README promises around it:
-leader take-over, /metrics, the memory limit, a policy change, a bad policy, uninstall. The steps share one
-cluster and run in this order (conftest.py); each is timed."""
+leader take-over, /metrics, preemption, a StatefulSet's claims on kind's default StorageClass, the memory limit, a
+policy change, a bad policy, uninstall. The steps share one cluster and run in this order (conftest.py); each is
+timed."""
 
 from __future__ import annotations
 
@@ -288,6 +289,119 @@ def test_preemption_with_a_real_kubelet(kind: Kind) -> None:
     finally:
         kind.kubectl("delete", "pod", "-n", "default", "urgent", "batch", "--ignore-not-found", "--wait=true")
         kind.kubectl("delete", "priorityclass", "e2e-high", "--ignore-not-found")
+
+
+STATEFULSET = "e2e-volumes"
+REPLICAS = 2
+
+
+def statefulset_manifests() -> list[dict[str, Any]]:
+    """A headless Service and a StatefulSet whose pods (my-scheduler's) each get a claim from a volumeClaimTemplate
+    without a class: the DefaultStorageClass admission gives it the default, kind's `standard`. Each pod writes its
+    name into its volume and waits; the image is the python:3.11-slim stand-in the node has (storage.sh loads it
+    as the provisioner's helper image), since nothing can be pulled here."""
+    labels = {"app": STATEFULSET}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": STATEFULSET, "namespace": "default"},
+        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 80}]},
+    }
+    writer = 'echo "$POD_NAME" > /data/written-by; trap "exit 0" TERM; sleep infinity & wait'
+    container = {
+        "name": "writer",
+        "image": "docker.io/library/python:3.11-slim",
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", writer],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+    }
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": STATEFULSET, "namespace": "default"},
+        "spec": {
+            "serviceName": STATEFULSET,
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"schedulerName": NAME, "terminationGracePeriodSeconds": 5, "containers": [container]},
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}},
+                }
+            ],
+        },
+    }
+    return [service, statefulset]
+
+
+def scheduler_logs(kind: Kind) -> str:
+    """The whole log of each scheduler pod (`kubectl logs -l` keeps only the last 10 lines of each)."""
+    return "".join(
+        kind.kubectl("-n", "kube-system", "logs", p["metadata"]["name"]).stdout for p in scheduler_pods(kind)
+    )
+
+
+def absent(kind: Kind, *args: str) -> bool:
+    return kind.kubectl("get", *args, check=False).returncode != 0
+
+
+def test_statefulset_on_kinds_default_storage_class(kind: Kind) -> None:
+    """A StatefulSet with a volumeClaimTemplate on kind's default class `standard` (rancher.io/local-path,
+    WaitForFirstConsumer; hack/e2e/storage.sh): for each pod my-scheduler writes the selected node on its claim and
+    waits, the real provisioner makes the volume on that node, kube-controller-manager's PV binder binds the claim,
+    then the pod is bound and runs, and what it writes lands in the provisioner's directory on the node. Deleting
+    the claims deletes the volumes and their directories (the provisioner's teardown helper pod)."""
+    (node,) = [n["metadata"]["name"] for n in kind.get("nodes")["items"]]
+    standard = kind.get("storageclass", "standard")
+    assert standard["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert (standard["provisioner"], standard["volumeBindingMode"]) == ("rancher.io/local-path", "WaitForFirstConsumer")
+    volumes_dir = kind.kubeconfig.parent / "node" / "local-path-provisioner"  # the node's /var/local-path-provisioner
+    pods = [f"{STATEFULSET}-{i}" for i in range(REPLICAS)]
+    claims = [f"data-{pod}" for pod in pods]
+    kind.kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": statefulset_manifests()})
+    )
+    directories: list[Path] = []
+    try:
+        with timed(f"StatefulSet, {REPLICAS} claims on `standard`: selected node, provisioned, bound, pods Running"):
+            for pod in pods:  # OrderedReady: one after the other
+                wait_for(f"{pod} Running", partial(running_on, kind, pod), timeout=120)
+        log = scheduler_logs(kind)
+        for pod, claim in zip(pods, claims, strict=True):
+            pvc = kind.get("pvc", "-n", "default", claim)
+            assert pvc["spec"]["storageClassName"] == "standard", pvc
+            assert pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == node, pvc
+            assert pvc["status"]["phase"] == "Bound", pvc
+            pv = kind.get("pv", pvc["spec"]["volumeName"])
+            assert pv["spec"]["claimRef"]["name"] == claim and pv["status"]["phase"] == "Bound", pv
+            (term,) = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+            assert term["matchExpressions"] == [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+            ], pv
+            directory = Path(pv["spec"]["hostPath"]["path"])
+            assert directory.parent == volumes_dir, directory
+            directories.append(directory)
+            assert (directory / "written-by").read_text().strip() == pod
+            assert f"Selected node {node} for claim default/{claim}" in log, log
+            assert f"Bound default/{pod} -> {node}" in log, log
+    finally:
+        with timed("StatefulSet and claims deleted -> volumes and their directories gone (teardown helper pods)"):
+            kind.kubectl("delete", "statefulset,service", "-n", "default", STATEFULSET, "--ignore-not-found")
+            for pod in pods:
+                wait_for(f"{pod} gone", partial(absent, kind, "pod", "-n", "default", pod), timeout=60)
+            kind.kubectl("delete", "pvc", "-n", "default", *claims, "--ignore-not-found", "--wait=true")
+            wait_for("no PersistentVolume left", partial(nothing_listed, kind, "pv"), timeout=90)
+            wait_for(
+                "no helper pod left", partial(nothing_listed, kind, "pods", "-n", "local-path-storage"), timeout=30
+            )
+    for directory in directories:
+        assert not directory.exists(), f"{directory}: the teardown helper did not remove it"
 
 
 def test_memory_limit_in_the_pods_cgroup(kind: Kind) -> None:
