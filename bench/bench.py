@@ -7,6 +7,8 @@
     python bench/bench.py --scenario steady-scale --contenders ours-poll,ours-watch,kube-scheduler-qps5000
     python bench/bench.py --scenario tiny --contenders ours-poll,raw-limit
     python bench/bench.py --scenario preemption --preemption-nodes 1000   # scheduler_perf's PreemptionBasic size
+    python bench/bench.py --scenario perf --contenders ours-poll,kube-scheduler-qps5000,raw-limit,raw-limit-events
+    python bench/bench.py --scenario sched-basic --perf-nodes 100      # scheduler_perf's workload, a 50th
 
 Each contender runs alone, in turn, in a fresh namespace under its own schedulerName, against the same nodes
 and the same pod specs. Results go to bench/results/<scenario>.{md,json,png}; see bench/README.md.
@@ -23,6 +25,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,15 @@ from harness import (
     suffix,
 )
 from rawkube import RawKube
-from workload import LOW_PER_NODE
+from workload import (
+    BENCH_SHAPE,
+    LOW_PER_NODE,
+    PERF_NODES,
+    PERF_WORKLOADS,
+    PerfWorkload,
+    node_body,
+    perf_node_body,
+)
 
 sys.path.insert(0, str(ROOT / "hack"))
 import local_cluster
@@ -61,7 +72,27 @@ class Scenario:
     reps: int  # default repetitions (--reps overrides)
     description: str
     bound: int = 0  # pods bound by the harness before the contenders run (the load they must keep track of)
-    init_pods: int = 0  # preemption: low-priority pods each contender binds itself before the measured phase
+    init_pods: int = 0  # preemption: low-priority pods each contender binds itself before the measured phase;
+    # a scheduler_perf workload: its init pods, created and bound by the harness before each contender's run
+    perf: PerfWorkload | None = None
+
+    @property
+    def shape(self) -> str:
+        return self.perf.shape if self.perf else BENCH_SHAPE
+
+    def node_body(self) -> Callable[[int], dict[str, Any]]:
+        perf = self.perf
+        return node_body if perf is None else lambda i: perf_node_body(i, perf.zones)
+
+
+def perf_scenario(name: str, workload: PerfWorkload, nodes: int) -> Scenario:
+    init, measured = workload.sizes(nodes)
+    size = "" if nodes == PERF_NODES else f" scaled to {nodes:,} nodes"
+    return Scenario(
+        name, "batch", nodes, measured, 1,
+        f"kube scheduler_perf {workload.name}{size}: {nodes:,} nodes, {init:,} init pods bound first, "
+        f"{measured:,} measured pods", init_pods=init, perf=workload,
+    )  # fmt: skip
 
 
 def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
@@ -85,15 +116,19 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
                      f"{args.preemption_nodes:,} nodes filled by {args.preemption_init_pods:,} low-priority pods "
                      f"(900m), then {args.preemption_pods:,} preemptors (3970m) each evicting the 4 of one node",
                      init_pods=args.preemption_init_pods),
+            *(perf_scenario(name, workload, args.perf_nodes) for name, workload in PERF_WORKLOADS.items()),
         )
     }  # fmt: skip
 
 
 # preemption at its default size takes ~75 s for all four contenders here, so it is in the default set.
 DEFAULT_SET = ("quick", "steady", "headline", "idle", "preemption")
-OPT_IN = ("scale", "steady-scale")
-# raw-limit binds once and exits; naive and raw-limit do not preempt.
-NOT_IN = {"steady": {"raw-limit"}, "idle": {"raw-limit"}, "preemption": {"raw-limit", "naive"}}
+PERF_SET = tuple(PERF_WORKLOADS)
+OPT_IN = ("scale", "steady-scale", *PERF_SET)
+# raw-limit binds once and exits; naive and raw-limit do not preempt; naive knows neither node nor pod affinity
+# nor spread constraints (and needs hours at 5,000 nodes).
+RAW = {"raw-limit", "raw-limit-events"}
+NOT_IN = {"steady": RAW, "idle": RAW, "preemption": {*RAW, "naive"}, **{name: {"naive"} for name in PERF_SET}}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -101,8 +136,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="default",
-        help="comma list of tiny, quick, headline, steady, idle, scale, steady-scale, preemption; 'default' (quick, "
-        "steady, headline, idle, preemption) or 'all' (default + scale, steady-scale)",
+        help="comma list of tiny, quick, headline, steady, idle, scale, steady-scale, preemption, "
+        f"{', '.join(PERF_SET)}; 'default' (quick, steady, headline, idle, preemption), 'perf' (kube "
+        "scheduler_perf's workloads) or 'all' (default + scale, steady-scale, perf)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default: 3 for quick, 1 else)")
     available = [n for n, c in CONTENDERS.items() if not c.checkout_env or os.environ.get(c.checkout_env)]
@@ -124,6 +160,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--preemption-init-pods", type=int, help="its low-priority pods, at most 4 per node (default: 4 per node)"
     )
     parser.add_argument("--preemption-pods", type=int, help="its preemptors, at most 1 per node (default: 1 per node)")
+    parser.add_argument(
+        "--perf-nodes",
+        type=int,
+        default=PERF_NODES,
+        help=f"nodes of the scheduler_perf scenarios, their pods scaled alike (default {PERF_NODES:,}, kube's size)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="output folder (default bench/results)")
     parser.add_argument(
         "--cluster-dir", type=Path, help="use (and keep) the control plane in this folder instead of a temporary one"
@@ -143,13 +185,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     known = scenarios(args)
     names: list[str] = []
     for word in (w.strip() for w in args.scenario.split(",")):
-        expanded = DEFAULT_SET if word == "default" else (*DEFAULT_SET, *OPT_IN) if word == "all" else (word,)
+        groups = {"default": DEFAULT_SET, "all": (*DEFAULT_SET, *OPT_IN), "perf": PERF_SET}
+        expanded = groups.get(word, (word,))
         for name in expanded:
             if name not in known:
                 parser.error(f"unknown scenario {name!r}; choose from {', '.join(known)}, default, all")
             if name not in names:
                 names.append(name)
-    args.scenarios = sorted((known[n] for n in names), key=lambda s: (s.nodes, s.pods))  # nodes only grow
+    if args.perf_nodes < 1:
+        parser.error("--perf-nodes must be at least 1")
+    # Nodes only grow; scenarios with the same node shape run together (another shape replaces the nodes).
+    args.scenarios = sorted((known[n] for n in names), key=lambda s: (s.nodes, s.shape != BENCH_SHAPE, s.shape, s.pods))
     args.contender_list = [c.strip() for c in args.contenders.split(",") if c.strip()]
     for name in args.contender_list:
         if name not in CONTENDERS:
@@ -163,10 +209,12 @@ def run_scenario(
     cluster: Cluster, scenario: Scenario, args: argparse.Namespace, options: Options, progress: Progress
 ) -> dict[str, Any]:
     reps = args.reps or scenario.reps
-    names = [n for n in args.contender_list if n not in NOT_IN.get(scenario.kind, set())]
+    left_out = NOT_IN.get(scenario.kind, set()) | NOT_IN.get(scenario.name, set())
+    names = [n for n in args.contender_list if n not in left_out]
     load_start = os.getloadavg()
     started_utc = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
-    cluster.ensure_nodes(scenario.nodes, progress)
+    node_seconds = cluster.ensure_nodes(scenario.nodes, progress, scenario.node_body())
+    progress.say(f"nodes ready in {node_seconds:.1f} s")
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     idle_namespace = prepare_idle(cluster, scenario.bound, progress) if scenario.bound else None
     # The API server's own requests and CPU, on this scenario's cluster, with no scheduler running.
@@ -199,7 +247,8 @@ def run_scenario(
             "naive_timeout_s": args.naive_timeout,
             **({"rate": args.steady_rate, "seconds": args.steady_seconds} if scenario.kind == "steady" else {}),
             **({"window_s": args.idle_seconds, "settle_s": args.idle_settle} if scenario.kind == "idle" else {}),
-            **({"init_pods": scenario.init_pods} if scenario.kind == "preemption" else {}),
+            **({"init_pods": scenario.init_pods} if scenario.kind == "preemption" or scenario.perf else {}),
+            **perf_fields(scenario),
         },
         "environment": {
             "started_utc": started_utc,
@@ -212,11 +261,18 @@ def run_scenario(
             "load_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "background_requests_per_s": sum(cluster.background.values()),
             "background_control_plane_cpu_ms_per_s": 1000 * cluster.background_cpu,
+            "node_setup_seconds": round(node_seconds, 1),
         },
         "summary": report.summarise(scenario.kind, runs),
         "runs": runs,
     }
     return result
+
+
+def perf_fields(scenario: Scenario) -> dict[str, Any]:
+    if scenario.perf is None:
+        return {}
+    return {"scheduler_perf": scenario.perf.name, "threshold_pods_per_s": scenario.perf.threshold}
 
 
 NO_SCHEDULER = "(no scheduler)"
@@ -246,7 +302,16 @@ def run_one(
     tag = f"{scenario.name}-{contender.name}-r{rep}-{suffix(4)}"
     try:
         if scenario.kind == "batch":
-            return run_batch(cluster, contender, scenario.pods, options=options, progress=progress, tag=tag)
+            return run_batch(
+                cluster,
+                contender,
+                scenario.pods,
+                options=options,
+                progress=progress,
+                tag=tag,
+                perf=scenario.perf,
+                init_pods=scenario.init_pods,
+            )
         if scenario.kind == "steady":
             return run_steady(
                 cluster,

@@ -50,7 +50,7 @@ class Contender:
             ]
         if self.kind == "raw":
             return [sys.executable, str(BENCH / "raw_limit.py"), "--scheduler-name", scheduler_name,
-                    "--kubeconfig", kubeconfig, "--threads", "16"]  # fmt: skip
+                    "--kubeconfig", kubeconfig, "--threads", "16", *self.extra_args]  # fmt: skip
         config = workdir / f"kube-scheduler-{scheduler_name}.yaml"
         config.write_text(kube_scheduler_config(scheduler_name, kubeconfig, self.qps))
         # --secure-port 0: no serving endpoint, so no serving certificate and no delegated authn/authz lookups
@@ -81,9 +81,10 @@ CONTENDERS = {
         Contender("kube-scheduler-qps5000", "kube", qps=5000),
         Contender("naive", "naive"),
         Contender("raw-limit", "raw", daemon=False),
+        Contender("raw-limit-events", "raw", ("--events",), daemon=False),
     )
 }
-ANCHORS = ("kube-scheduler-qps5000", "kube-scheduler-default", "raw-limit")
+ANCHORS = ("kube-scheduler-qps5000", "kube-scheduler-default", "raw-limit", "raw-limit-events")
 
 
 class Running:

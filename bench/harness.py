@@ -21,25 +21,37 @@ from typing import Any
 import placement
 import profile_summary
 from contenders import Contender, Running
-from measure import ProcSample, percentile, proc_sample, request_delta, request_totals
+from measure import (
+    ProcSample,
+    percentile,
+    proc_sample,
+    request_delta,
+    request_totals,
+    sample_summary,
+    throughput_samples,
+)
 from preemption import PreemptionLedger
 from raw_limit import round_robin
 from rawkube import ApiError, RawKube, binding_body, in_parallel, pods_path, watch_lines
 from workload import (
     HIGH_PREFIX,
     NODE_NAME,
+    SHAPE_LABEL,
+    PerfWorkload,
     high_pod_bytes,
     high_pod_name,
     low_pod_bytes,
     low_pod_name,
     node_body,
     node_name,
+    perf_pod_bytes,
     pod_bytes,
     pod_name,
     priority_class_body,
 )
 
 CREATE_THREADS = 16
+NOBODY = "bench-nobody"  # the schedulerName of pods the harness binds itself: no contender is asked about them
 WARMUP_TIMEOUT = 120.0
 # A scheduler may still be posting events for pods it bound when it is stopped; it gets this long to finish
 # (those requests are counted; its CPU is not: that was sampled at the last bind).
@@ -202,20 +214,28 @@ class Cluster:
     def requests(self) -> dict[str, int]:
         return dict(request_totals(self.kube.metrics()))
 
-    def ensure_nodes(self, count: int, progress: Progress) -> None:
-        """Exactly bench-node-00000..count-1: create the missing ones, delete the rest."""
-        names = {n["metadata"]["name"] for n in self.kube.get("/api/v1/nodes")["items"]}
-        existing = {n for n in names if NODE_NAME.match(n)}
+    def ensure_nodes(self, count: int, progress: Progress, body: Callable[[int], dict[str, Any]] = node_body) -> float:
+        """Exactly bench-node-00000..count-1 of the shape `body` makes (its bench-shape label): create the missing
+        ones, delete the rest, replace those of another shape. Returns the seconds it took."""
+        began = time.monotonic()
+        shape = body(0)["metadata"]["labels"][SHAPE_LABEL]
+        nodes = self.kube.get("/api/v1/nodes")["items"]
+        shapes = {
+            n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(SHAPE_LABEL)
+            for n in nodes
+            if NODE_NAME.match(n["metadata"]["name"])
+        }
         wanted = {node_name(i) for i in range(count)}
-        missing = sorted(i for i in range(count) if node_name(i) not in existing)
-        extra = sorted(existing - wanted)
-        if missing:
-            progress.say(f"creating {len(missing)} nodes")
-            bodies = [json.dumps(node_body(i)).encode() for i in missing]
-            in_parallel(lambda k: self.kube.post("/api/v1/nodes", bodies[k]), len(bodies), CREATE_THREADS)
+        extra = sorted(n for n, s in shapes.items() if n not in wanted or s != shape)
         if extra:
             progress.say(f"deleting {len(extra)} nodes")
             in_parallel(lambda k: self.kube.request("DELETE", f"/api/v1/nodes/{extra[k]}"), len(extra), CREATE_THREADS)
+        missing = sorted(i for i in range(count) if shapes.get(node_name(i)) != shape)
+        if missing:
+            progress.say(f"creating {len(missing)} nodes ({shape})")
+            bodies = [json.dumps(body(i)).encode() for i in missing]
+            in_parallel(lambda k: self.kube.post("/api/v1/nodes", bodies[k]), len(bodies), CREATE_THREADS)
+        return time.monotonic() - began
 
     def create_namespace(self, name: str) -> None:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
@@ -235,11 +255,16 @@ class Cluster:
         return created
 
     def bind_all(self, namespace: str) -> int:
-        """Bind every pending pod of the namespace ourselves (the idle scenario's setup)."""
+        """Bind every pending pod of the namespace ourselves (the idle scenario's setup, a scheduler_perf
+        workload's init pods), next to the pods bound already."""
         items = self.kube.get(pods_path(namespace), fieldSelector="spec.nodeName=")["items"]
         uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in items}
         nodes = [placement.offer_from_dict(n) for n in self.kube.get("/api/v1/nodes")["items"]]
-        plan = round_robin([placement.needs_from_dict(p) for p in items], nodes)
+        bound = [
+            placement.needs_from_dict(p)
+            for p in self.kube.get("/api/v1/pods", fieldSelector="spec.nodeName!=")["items"]
+        ]
+        plan = round_robin([placement.needs_from_dict(p) for p in items], nodes, bound)
         bodies = [
             (pods_path(namespace, n.name, "binding"), binding_body(namespace, n.name, uids[n.name], node))
             for n, node in plan
@@ -258,14 +283,17 @@ class Cluster:
             time.sleep(0.5)
         raise RuntimeError(f"pods of {namespace} still there after deleting them")
 
-    def placement(self, namespace: str) -> dict[str, Any]:
+    def placement(self, namespace: str, beside: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The checks over the namespace's pods and those of `beside` (pods bound before the run, which count
+        for capacity and anti-affinity); the spread is of the namespace's pods alone."""
         pods = [placement.needs_from_dict(p) for p in self.kube.get(pods_path(namespace))["items"]]
+        others = [placement.needs_from_dict(p) for ns in beside for p in self.kube.get(pods_path(ns))["items"]]
         nodes = [
             placement.offer_from_dict(n)
             for n in self.kube.get("/api/v1/nodes")["items"]
             if NODE_NAME.match(n["metadata"]["name"])
         ]
-        broken = placement.violations(pods, nodes)
+        broken = placement.violations([*others, *pods], nodes)
         spread = placement.cpu_spread(pods, nodes)
         return {
             "violations": len(broken),
@@ -374,12 +402,23 @@ class Run:
     deletes the pods, whatever happened."""
 
     def __init__(
-        self, cluster: Cluster, contender: Contender, tag: str, ledger: PreemptionLedger | None = None
+        self,
+        cluster: Cluster,
+        contender: Contender,
+        tag: str,
+        ledger: PreemptionLedger | None = None,
+        *,
+        init_namespace: bool = False,
     ) -> None:
         self.cluster, self.contender, self.tag = cluster, contender, tag
         self.namespace = f"bench-{tag}"
         self.scheduler_name = f"bench-{contender.name}-{suffix()}"
+        # scheduler_perf's init pods live in a namespace of their own (namespace-<op> or sched-0), created and
+        # bound before the measured phase; one per run, so the measured pods' terms can name it.
+        self.init_namespace = f"{self.namespace}-init" if init_namespace else None
         cluster.create_namespace(self.namespace)
+        if self.init_namespace:
+            cluster.create_namespace(self.init_namespace)
         self.watcher = BindWatcher(cluster.kube, self.namespace, ledger)
         self.watcher.start()
         self.running: Running | None = None
@@ -395,6 +434,8 @@ class Run:
             save_profile(self.options, self.tag)
         self.watcher.stop()
         self.cluster.delete_pods(self.namespace)
+        if self.init_namespace:
+            self.cluster.delete_pods(self.init_namespace)
 
     def pods(self, count: int) -> list[tuple[str, bytes]]:
         return [(pod_name(i), pod_bytes(i, self.namespace, self.scheduler_name)) for i in range(count)]
@@ -427,17 +468,35 @@ class Run:
             "control_plane_cpu_end": cpu,
             "watch_reconnects": self.watcher.reconnects,
             **_api_figures(self.cluster, before, after, window, pods, harness=harness),
-            **self.cluster.placement(self.namespace),
+            **self.cluster.placement(self.namespace, (self.init_namespace,) if self.init_namespace else ()),
         }
         return figures
 
 
 def run_batch(
-    cluster: Cluster, contender: Contender, pods: int, *, options: Options, progress: Progress, tag: str
+    cluster: Cluster,
+    contender: Contender,
+    pods: int,
+    *,
+    options: Options,
+    progress: Progress,
+    tag: str,
+    perf: PerfWorkload | None = None,
+    init_pods: int = 0,
 ) -> dict[str, Any]:
-    """All pods created first (contender not running), then the contender starts; measured until the last bind."""
-    with Run(cluster, contender, tag) as run:
-        bodies = run.pods(pods)
+    """All pods created first (contender not running), then the contender starts; measured until the last bind.
+    With `perf` (a scheduler_perf workload), its `init_pods` are created and bound by the harness first, in a
+    namespace of their own, and the pods are its templates'."""
+    with Run(cluster, contender, tag, init_namespace=perf is not None) as run:
+        result: dict[str, Any] = {}
+        if perf is not None:
+            assert run.init_namespace is not None
+            result.update(init_pods=init_pods, init_seconds=round(_bind_init(run, perf, init_pods, progress), 3))
+            namespaces = (run.namespace, run.init_namespace)  # the anti-affinity template's sched-1, sched-0
+            bodies = [(pod_name(i), perf_pod_bytes(perf.measured_template, i, run.namespace, run.scheduler_name,
+                                                   namespaces=namespaces)) for i in range(pods)]  # fmt: skip
+        else:
+            bodies = run.pods(pods)
         progress.status(f"{contender.name}: creating {pods} pods")
         first_create = time.monotonic()
         created = cluster.create_pods(bodies, run.namespace)
@@ -455,7 +514,7 @@ def run_batch(
         )
         ended = time.monotonic()
         figures = run.finish(before, started, pods)
-        result = _bind_figures(run.watcher, created, started, first_create, pods)
+        result.update(_bind_figures(run.watcher, created, started, first_create, pods))
         result.update(
             outcome=outcome,
             seconds=round(ended - started, 3),
@@ -466,6 +525,22 @@ def run_batch(
         if outcome != "ok":
             result["log_tail"] = running.log_tail()
         return result
+
+
+def _bind_init(run: Run, perf: PerfWorkload, count: int, progress: Progress) -> float:
+    """scheduler_perf's unmeasured createPods of init pods, bound here by the harness (round robin, keeping to
+    their constraints) rather than by the contender: seconds taken."""
+    assert run.init_namespace is not None
+    began = time.monotonic()
+    namespace, namespaces = run.init_namespace, (run.namespace, run.init_namespace)
+    progress.status(f"{run.contender.name}: creating and binding {count} init pods")
+    bodies = [(pod_name(i), perf_pod_bytes(perf.init_template, i, namespace, NOBODY, namespaces=namespaces))
+              for i in range(count)]  # fmt: skip
+    run.cluster.create_pods(bodies, namespace)
+    bound = run.cluster.bind_all(namespace)
+    if bound != count:
+        raise RuntimeError(f"init pods: bound {bound}/{count}")
+    return time.monotonic() - began
 
 
 def _bind_figures(
@@ -489,6 +564,11 @@ def _bind_figures(
         create_to_bind_p50_s=round(percentile(latencies, 50), 3),
         create_to_bind_p99_s=round(percentile(latencies, 99), 3),
     )
+    samples = throughput_samples(times, started)
+    summary = sample_summary(samples)
+    figures["throughput_samples"] = [round(x, 2) for x in samples]
+    if summary:
+        figures.update({f"throughput_{k if k != 'average' else 'avg'}": round(v, 2) for k, v in summary.items()})
     return figures
 
 
@@ -702,7 +782,7 @@ def prepare_idle(cluster: Cluster, pods: int, progress: Progress) -> str:
     namespace = f"bench-idle-{suffix()}"
     cluster.create_namespace(namespace)
     progress.say(f"idle: creating and binding {pods} pods")
-    cluster.create_pods([(pod_name(i), pod_bytes(i, namespace, "bench-nobody")) for i in range(pods)], namespace)
+    cluster.create_pods([(pod_name(i), pod_bytes(i, namespace, NOBODY)) for i in range(pods)], namespace)
     bound = cluster.bind_all(namespace)
     if bound != pods:
         raise RuntimeError(f"idle setup bound {bound}/{pods} pods")

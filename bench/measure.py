@@ -38,6 +38,55 @@ def median(values: Iterable[float | None]) -> float | None:
     return percentile(present, 50) if present else None
 
 
+# --- throughput the way kube's scheduler_perf samples it -------------------------------------------------
+
+
+def throughput_samples(bind_times: Sequence[float], origin: float, interval: float = 1.0) -> list[float]:
+    """Pods bound per second, one sample per `interval` tick from `origin`, as scheduler_perf's
+    throughputCollector (test/integration/scheduler_perf/util.go, throughputSampleInterval = 1 s) takes them
+    from its pod informer: ticks before the first bind give nothing; the first tick that sees a bind only
+    starts the count (its sample would be an outlier); a tick with no new bind is skipped and the next sample,
+    over the longer span, is recorded once per interval spanned, so percentiles stay time-weighted. Ticks run
+    up to the first one that sees every pod bound (scheduler_perf stops collecting once its 1 s poll sees
+    them all, so whether it takes that last tick depends on the phase of the two; here it always does)."""
+    times = sorted(bind_times)
+    if not times:
+        return []
+    samples: list[float] = []
+    ticks = max(1, math.ceil((times[-1] - origin) / interval))
+    seen = 0  # binds up to the current tick
+    last_count, last_tick, started, skipped = 0, 0.0, False, 0
+    for k in range(1, ticks + 1):
+        tick = origin + k * interval
+        while seen < len(times) and times[seen] <= tick:
+            seen += 1
+        if seen == 0:
+            continue
+        if not started:
+            started, last_count, last_tick = True, seen, tick
+            continue
+        new = seen - last_count
+        if new == 0:
+            skipped += 1
+            continue
+        samples += [new / (tick - last_tick)] * (skipped + 1)
+        last_count, last_tick, skipped = seen, tick, 0
+    return samples
+
+
+def sample_summary(samples: Sequence[float]) -> dict[str, float] | None:
+    """scheduler_perf's SchedulingThroughput data item: Average and the nearest-rank percentiles it computes
+    (sorted[ceil(n·p/100) - 1]); None without samples (kube then warns: too short to measure)."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+
+    def rank(p: int) -> float:
+        return ordered[math.ceil(len(ordered) * p / 100) - 1]
+
+    return {"average": sum(ordered) / len(ordered), "p50": rank(50), "p90": rank(90), "p95": rank(95), "p99": rank(99)}
+
+
 # --- API request counts --------------------------------------------------------------------------------
 
 

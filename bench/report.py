@@ -32,6 +32,10 @@ BATCH = (
     Column("sched pods/s", "sched_pods_per_s"),
     Column("e2e pods/s", "e2e_pods_per_s"),
     Column("bind-phase pods/s", "bind_phase_pods_per_s"),
+    Column("1-s avg pods/s", "throughput_avg"),
+    Column("1-s p50", "throughput_p50"),
+    Column("1-s p90", "throughput_p90"),
+    Column("1-s p99", "throughput_p99"),
     Column("1st bind s", "first_bind_s", 2),
     Column("bind p50 s", "bind_p50_s", 2),
     Column("bind p99 s", "bind_p99_s", 2),
@@ -85,7 +89,12 @@ RATIO = {
     "idle": ("cpu_ms_per_s", "idle CPU ÷ anchor's (lower is better)"),
     "preemption": ("preemptors_per_s", "preemptors bound per second ÷ anchor's (higher is better)"),
 }
-SHORT = {"kube-scheduler-qps5000": "ks-qps5000", "kube-scheduler-default": "ks-default", "raw-limit": "raw-limit"}
+SHORT = {
+    "kube-scheduler-qps5000": "ks-qps5000",
+    "kube-scheduler-default": "ks-default",
+    "raw-limit": "raw-limit",
+    "raw-limit-events": "raw-events",
+}
 
 
 def summarise(kind: str, runs: dict[str, list[Row]]) -> dict[str, Row]:
@@ -175,13 +184,18 @@ LEGEND = {
         "- **e2e pods/s**: pods bound ÷ (last bind - first create): the issue's definition, pod creation "
         "(16 threads) included.",
         "- **bind-phase pods/s**: (pods - 1) ÷ (last bind - first bind): throughput without start-up.",
+        "- **1-s avg / p50 / p90 / p99**: kube's scheduler_perf `SchedulingThroughput`: pods bound in each 1 s "
+        "sample from contender start (the harness's watch), the first sample that sees a bind skipped, empty "
+        "seconds folded into the next sample; average and nearest-rank percentiles of the samples (`-`: the "
+        "run took under 2 s, too short for a sample).",
         "- **1st bind / bind p50 / p99**: seconds from contender start until the first, median, 99th-percentile "
         "pod was seen bound (the harness's watch).",
         "- **CPU s / peak RSS**: the contender's process (user+system, until the last bind; VmHWM).",
         "- **API req**: the API server's `apiserver_request_total` delta over the run, less its own background.",
         "- **ctl-plane CPU s**: kube-apiserver + etcd CPU during the run.",
         "- **spread sd %**: standard deviation over nodes of requested CPU ÷ allocatable, in percentage points.",
-        "- **violations**: bound pods breaking a taint, a nodeSelector, or a node's capacity (must be 0).",
+        "- **violations**: bound pods breaking a taint, a nodeSelector, required node affinity, required pod "
+        "anti-affinity, a DoNotSchedule topology spread constraint, or a node's capacity (must be 0).",
         "- a timed-out run reports the rate of the pods it did bind.",
     ],
     "steady": [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = 3
 TAINT = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
 NODE_NAME = re.compile(r"^bench-node-\d{5}$")
+# Which workload's nodes a bench node is: scenarios of one invocation share the cluster, and a node of another
+# shape (say, the tainted 16Gi bench nodes before a scheduler_perf workload) is replaced, not reused.
+SHAPE_LABEL = "bench-shape"
+BENCH_SHAPE = "bench"
 CPU_REQUESTS = ("100m", "250m", "200m", "500m")
 MEMORY_REQUESTS = ("128Mi", "256Mi", "512Mi")
 
@@ -34,7 +39,7 @@ def node_name(i: int) -> str:
 def node_body(i: int) -> dict[str, Any]:
     body: dict[str, Any] = node_manifest(
         node_name(i),
-        labels={ZONE_LABEL: f"zone-{i % ZONES}", "bench": "true"},
+        labels={ZONE_LABEL: f"zone-{i % ZONES}", "bench": "true", SHAPE_LABEL: BENCH_SHAPE},
         taints=[TAINT] if i % 10 == 0 else None,
     )
     return body
@@ -153,4 +158,114 @@ def high_pod_bytes(i: int, namespace: str, scheduler_name: str, priority_class: 
         high_pod_name(i), namespace, scheduler_name, cpu=HIGH_CPU, memory=HIGH_MEMORY, image=HIGH_IMAGE
     )
     body["spec"]["priorityClassName"] = priority_class
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# --- kube's scheduler_perf workloads -------------------------------------------------------------------------
+# test/integration/scheduler_perf/ at v1.37.2: misc/performance-config.yaml (SchedulingBasic),
+# topology_spreading/performance-config.yaml (TopologySpreading), affinity/performance-config.yaml
+# (SchedulingPodAntiAffinity, SchedulingNodeAffinity), their "performance" 5000-node workloads; the templates are
+# templates/node-default.yaml and templates/pod-*.yaml, copied below field by field.
+PERF_NODES = 5000
+PERF_IMAGE = "registry.k8s.io/pause:3.10.2"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True, slots=True)
+class PerfWorkload:
+    """One scheduler_perf workload: its nodes' zone labels, the templates of its init pods (created and bound
+    before the measured phase) and of its measured pods, and its sizes at 5,000 nodes."""
+
+    name: str  # scheduler_perf's test case and workload
+    zones: tuple[str, ...]  # labelNodePrepareStrategy's values of topology.kubernetes.io/zone, round robin; () none
+    init_template: str
+    measured_template: str
+    init_pods: int
+    measured_pods: int
+    threshold: int  # the workload's `threshold` in the yaml: the minimum average pods/s kube's CI expects
+
+    @property
+    def shape(self) -> str:
+        return "perf" + "".join(f".{z}" for z in self.zones)
+
+    def sizes(self, nodes: int) -> tuple[int, int]:
+        """Init and measured pods at `nodes` nodes: scheduler_perf's counts scaled by nodes / 5,000."""
+        scale = nodes / PERF_NODES
+        return max(1, round(self.init_pods * scale)), max(1, round(self.measured_pods * scale))
+
+
+PERF_WORKLOADS = {
+    "sched-basic": PerfWorkload("SchedulingBasic/5000Nodes_10000Pods", (), "default", "default", 1000, 10000, 680),
+    "topology-spreading": PerfWorkload(
+        "TopologySpreading/5000Nodes_5000Pods", ("moon-1", "moon-2", "moon-3"), "default", "topology-spreading",
+        5000, 5000, 460,
+    ),
+    "pod-anti-affinity": PerfWorkload(
+        "SchedulingPodAntiAffinity/5000Nodes_2000Pods", (), "pod-anti-affinity", "pod-anti-affinity", 1000, 2000, 180
+    ),
+    "node-affinity": PerfWorkload(
+        "SchedulingNodeAffinity/5000Nodes_10000Pods", ("zone1",), "node-affinity", "node-affinity", 5000, 10000, 540
+    ),
+}  # fmt: skip
+
+
+def perf_node_body(i: int, zones: tuple[str, ...]) -> dict[str, Any]:
+    """templates/node-default.yaml (4 CPU, 32Gi, 110 pods, Ready; allocatable = capacity, as the API server
+    defaults it), with the hostname label scheduler_perf's node_util.go adds and, for workloads with a
+    labelNodePrepareStrategy, the zone label of node i (round robin over the values, as runners.go does)."""
+    shape = "perf" + "".join(f".{z}" for z in zones)
+    labels = {SHAPE_LABEL: shape, "bench": "true", **({ZONE_LABEL: zones[i % len(zones)]} if zones else {})}
+    body: dict[str, Any] = node_manifest(node_name(i), memory="32Gi", labels=labels)
+    return body
+
+
+def perf_pod_body(
+    template: str, i: int, namespace: str, scheduler_name: str, *, namespaces: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """scheduler_perf's pod template `template` (templates/pod-<template>.yaml) as pod i of `namespace`, with our
+    schedulerName. `namespaces`: the pod-anti-affinity template's term lists scheduler_perf's two namespaces
+    (["sched-1", "sched-0"]: measured, init); ours are named per run."""
+    resources = {"cpu": "100m", "memory": "500Mi"}
+    labels: dict[str, str] = {}
+    spec: dict[str, Any] = {"schedulerName": scheduler_name}
+    if template == "pod-anti-affinity":
+        labels = {"color": "green"}
+        term = {"labelSelector": {"matchLabels": {"color": "green"}}, "topologyKey": HOSTNAME_LABEL,
+                "namespaces": list(namespaces)}  # fmt: skip
+        spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    elif template == "node-affinity":
+        requirement = {"key": ZONE_LABEL, "operator": "In", "values": ["zone1", "zone2"]}
+        spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
+                }
+            }
+        }
+    elif template == "topology-spreading":
+        labels = {"color": "blue"}
+        spec["topologySpreadConstraints"] = [
+            {"maxSkew": 5, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"color": "blue"}}}
+        ]  # fmt: skip
+    elif template != "default":
+        raise ValueError(f"unknown scheduler_perf pod template {template!r}")
+    spec["containers"] = [
+        {
+            "image": PERF_IMAGE,
+            "name": "pause",
+            "ports": [{"containerPort": 80}],
+            "resources": {"limits": resources, "requests": dict(resources)},
+        }
+    ]
+    metadata: dict[str, Any] = {"name": pod_name(i), "namespace": namespace}
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def perf_pod_bytes(
+    template: str, i: int, namespace: str, scheduler_name: str, *, namespaces: tuple[str, ...] = ()
+) -> bytes:
+    body = perf_pod_body(template, i, namespace, scheduler_name, namespaces=namespaces)
     return json.dumps(body, separators=(",", ":")).encode()

@@ -15,17 +15,39 @@ import pytest
 from kubernetes.client import ApiClient, V1Node, V1Pod
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from contenders import kube_scheduler_config
-from measure import median, percentile, request_delta, request_key, request_totals
-from placement import cpu_spread, needs_from_dict, needs_of, offer_from_dict, offer_of, violations
+from contenders import CONTENDERS, kube_scheduler_config
+from measure import (
+    median,
+    percentile,
+    request_delta,
+    request_key,
+    request_totals,
+    sample_summary,
+    throughput_samples,
+)
+from placement import (
+    Needs,
+    NodeTerm,
+    Requirement,
+    cpu_spread,
+    needs_from_dict,
+    needs_of,
+    offer_from_dict,
+    offer_of,
+    violations,
+)
 from preemption import PreemptionLedger
-from raw_limit import round_robin
+from raw_limit import events_path, round_robin, scheduled_event_body
+from report import summarise
 from workload import (
     LOW_PER_NODE,
     PREEMPTOR_PRIORITY,
+    ZONE_LABEL,
     high_pod_bytes,
     low_pod_bytes,
     node_body,
+    perf_node_body,
+    perf_pod_body,
     priority_class_body,
 )
 
@@ -355,3 +377,278 @@ def test_the_preemption_scenario_defaults_to_a_tenth_of_scheduler_perfs_and_is_i
 def test_preemption_sizes_that_cannot_fit_are_refused(flags: list[str]) -> None:
     with pytest.raises(SystemExit):
         bench.parse_args(["--scenario", "preemption", *flags])
+
+
+# --- throughput as scheduler_perf samples it -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "binds, expected",
+    [
+        pytest.param([0.2, 0.5, 0.9], [], id="a run shorter than a second gives no sample, as in scheduler_perf"),
+        pytest.param(
+            [i / 10 + 0.05 for i in range(50)],
+            [10.0, 10.0, 10.0, 10.0],
+            id="the first tick that sees a bind only starts",
+        ),
+        pytest.param([2.5, 3.5, 3.6], [2.0], id="ticks before the first bind are not samples"),
+        pytest.param(
+            [0.5, 1.5, 3.5],
+            [1.0, 0.5, 0.5],
+            id="an empty second is folded into the next sample, recorded once per second",
+        ),
+        pytest.param(
+            [0.5, 1.0, 1.2], [1.0], id="a bind at the tick counts for that tick; the last tick sees every pod"
+        ),
+    ],
+)
+def test_throughput_samples(binds: list[float], expected: list[float]) -> None:
+    assert throughput_samples(binds, origin=0.0) == pytest.approx(expected)
+
+
+def test_throughput_samples_count_from_the_origin() -> None:
+    assert throughput_samples([100.5, 101.5, 102.5], origin=100.0) == [1.0, 1.0]
+    assert throughput_samples([], origin=0.0) == []
+
+
+def test_sample_summary_is_scheduler_perfs_average_and_nearest_rank_percentiles() -> None:
+    summary = sample_summary([float(x) for x in (10, 1, 9, 2, 8, 3, 7, 4, 6, 5)])
+    assert summary == {"average": 5.5, "p50": 5.0, "p90": 9.0, "p95": 10.0, "p99": 10.0}
+    assert sample_summary([]) is None
+
+
+# --- kube's scheduler_perf workloads ---------------------------------------------------------------------------
+
+
+def container(body: Json) -> Json:
+    (only,) = body["spec"]["containers"]
+    result: Json = only
+    return result
+
+
+def test_perf_pods_are_scheduler_perfs_pod_default() -> None:
+    body = perf_pod_body("default", 7, "ns", "s")
+    assert body["metadata"] == {"name": "pod-000007", "namespace": "ns"}
+    assert body["spec"]["schedulerName"] == "s"
+    assert container(body) == {
+        "image": "registry.k8s.io/pause:3.10.2",
+        "name": "pause",
+        "ports": [{"containerPort": 80}],
+        "resources": {"limits": {"cpu": "100m", "memory": "500Mi"}, "requests": {"cpu": "100m", "memory": "500Mi"}},
+    }
+    assert set(body["spec"]) == {"schedulerName", "containers"}
+
+
+def test_perf_anti_affinity_pods_avoid_green_pods_of_both_namespaces_per_host() -> None:
+    body = perf_pod_body("pod-anti-affinity", 0, "run", "s", namespaces=("run", "run-init"))
+    assert body["metadata"]["labels"] == {"color": "green"}
+    (term,) = body["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term == {
+        "labelSelector": {"matchLabels": {"color": "green"}},
+        "topologyKey": "kubernetes.io/hostname",
+        "namespaces": ["run", "run-init"],
+    }
+
+
+def test_perf_node_affinity_and_spreading_pods() -> None:
+    affinity = perf_pod_body("node-affinity", 0, "ns", "s")["spec"]["affinity"]["nodeAffinity"]
+    (term,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == {"matchExpressions": [{"key": ZONE_LABEL, "operator": "In", "values": ["zone1", "zone2"]}]}
+    spreading = perf_pod_body("topology-spreading", 0, "ns", "s")
+    assert spreading["metadata"]["labels"] == {"color": "blue"}
+    assert spreading["spec"]["topologySpreadConstraints"] == [
+        {"maxSkew": 5, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "DoNotSchedule",
+         "labelSelector": {"matchLabels": {"color": "blue"}}}
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        perf_pod_body("no-such-template", 0, "ns", "s")
+
+
+def test_perf_nodes_are_node_default_with_zones_round_robin() -> None:
+    bodies = [perf_node_body(i, ("moon-1", "moon-2", "moon-3")) for i in range(4)]
+    assert [b["metadata"]["labels"][ZONE_LABEL] for b in bodies] == ["moon-1", "moon-2", "moon-3", "moon-1"]
+    offer = offer_from_dict(bodies[0])
+    assert (offer.cpu, offer.memory, offer.pods, offer.taints) == (4000, 32 * 2**30, 110, ())
+    assert bodies[0]["metadata"]["labels"]["kubernetes.io/hostname"] == "bench-node-00000"
+    assert ZONE_LABEL not in perf_node_body(0, ())["metadata"]["labels"]
+    assert (
+        perf_node_body(0, ())["metadata"]["labels"]["bench-shape"] != node_body(0)["metadata"]["labels"]["bench-shape"]
+    )
+
+
+def perf_scenarios(*flags: str) -> dict[str, tuple[int, int, int]]:
+    args = bench.parse_args(["--scenario", "perf", *flags])
+    return {s.name: (s.nodes, s.init_pods, s.pods) for s in args.scenarios}
+
+
+def test_perf_scenarios_have_scheduler_perfs_5000_node_sizes_and_scale_down() -> None:
+    assert perf_scenarios() == {
+        "sched-basic": (5000, 1000, 10000),  # SchedulingBasic/5000Nodes_10000Pods
+        "topology-spreading": (5000, 5000, 5000),  # TopologySpreading/5000Nodes_5000Pods
+        "pod-anti-affinity": (5000, 1000, 2000),  # SchedulingPodAntiAffinity/5000Nodes_2000Pods
+        "node-affinity": (5000, 5000, 10000),  # SchedulingNodeAffinity/5000Nodes_10000Pods
+    }
+    assert perf_scenarios("--perf-nodes", "100") == {
+        "sched-basic": (100, 20, 200),
+        "topology-spreading": (100, 100, 100),
+        "pod-anti-affinity": (100, 20, 40),
+        "node-affinity": (100, 100, 200),
+    }
+    assert "sched-basic" not in [s.name for s in bench.parse_args([]).scenarios]
+    assert "sched-basic" in [s.name for s in bench.parse_args(["--scenario", "all"]).scenarios]
+
+
+def test_scenarios_of_one_node_shape_run_together() -> None:
+    args = bench.parse_args(["--scenario", "scale,sched-basic,steady-scale,pod-anti-affinity", "--perf-nodes", "5000"])
+    shapes = [s.shape for s in args.scenarios]
+    assert shapes == sorted(shapes, key=lambda shape: (shape != "bench", shape))
+
+
+# --- placement checks of the scheduler_perf constraints --------------------------------------------------------
+
+
+def perf_pod(template: str, i: int, on: str | None, namespace: str = "ns", **kwargs: Any) -> Needs:
+    body = perf_pod_body(template, i, namespace, "s", **kwargs)
+    if on:
+        body["spec"]["nodeName"] = on
+    return needs_from_dict(body)
+
+
+ZONED = [offer_from_dict(perf_node_body(i, ("zone1", "zone3"))) for i in range(2)]  # bench-node-00000: zone1
+
+
+@pytest.mark.parametrize(
+    "pods, broken",
+    [
+        pytest.param([perf_pod("node-affinity", 0, "bench-node-00000")], [], id="node affinity matched"),
+        pytest.param(
+            [perf_pod("node-affinity", 0, "bench-node-00001")],
+            ["ns/pod-000000 on bench-node-00001: required node affinity does not match"],
+            id="node affinity not matched",
+        ),
+        pytest.param(
+            [
+                perf_pod("pod-anti-affinity", 0, "bench-node-00000", namespaces=("ns",)),
+                perf_pod("pod-anti-affinity", 1, "bench-node-00001", namespaces=("ns",)),
+            ],
+            [],
+            id="anti-affinity pods on different hosts",
+        ),
+        pytest.param(
+            [
+                perf_pod("pod-anti-affinity", 0, "bench-node-00000", namespaces=("ns", "init")),
+                perf_pod("pod-anti-affinity", 1, "bench-node-00000", "init", namespaces=("ns", "init")),
+            ],
+            [
+                "ns/pod-000000 on bench-node-00000: pod anti-affinity: init/pod-000001 on "
+                "kubernetes.io/hostname=bench-node-00000",
+                "init/pod-000001 on bench-node-00000: pod anti-affinity: ns/pod-000000 on "
+                "kubernetes.io/hostname=bench-node-00000",
+            ],
+            id="anti-affinity pods of the listed namespaces on one host",
+        ),
+        pytest.param(
+            [
+                perf_pod("pod-anti-affinity", 0, "bench-node-00000", namespaces=("ns",)),
+                perf_pod("pod-anti-affinity", 1, "bench-node-00000", "other", namespaces=("other",)),
+            ],
+            [],
+            id="anti-affinity ignores namespaces its term does not list",
+        ),
+    ],
+)
+def test_perf_constraint_violations(pods: list[Needs], broken: list[str]) -> None:
+    assert violations(pods, ZONED) == broken
+
+
+def test_a_node_term_without_requirements_matches_no_node_and_match_fields_name_the_node() -> None:
+    nothing = NodeTerm()
+    by_name = NodeTerm(fields=(Requirement("metadata.name", "In", ("bench-node-00001",)),))
+    assert [nothing.matches(o) for o in ZONED] == [False, False]
+    assert [by_name.matches(o) for o in ZONED] == [False, True]
+
+
+@pytest.mark.parametrize(
+    "requirement, labels, matches",
+    [
+        pytest.param(Requirement("k", "NotIn", ("a",)), {}, True, id="NotIn holds without the label"),
+        pytest.param(Requirement("k", "Exists"), {"k": ""}, True, id="Exists with an empty value"),
+        pytest.param(Requirement("k", "DoesNotExist"), {"k": "a"}, False, id="DoesNotExist with the label"),
+        pytest.param(Requirement("k", "Gt", ("5",)), {"k": "6"}, True, id="Gt compares integers"),
+        pytest.param(Requirement("k", "Lt", ("5",)), {"k": "x"}, False, id="Lt of a non-integer is false"),
+    ],
+)
+def test_requirements(requirement: Requirement, labels: dict[str, str], matches: bool) -> None:
+    assert requirement.matches(labels) is matches
+
+
+def test_topology_spread_skew_over_max_skew_is_a_violation() -> None:
+    nodes = [offer_from_dict(perf_node_body(i, ("moon-1", "moon-2", "moon-3"))) for i in range(3)]
+    even = [perf_pod("topology-spreading", i, nodes[i % 3].name) for i in range(9)]
+    assert violations(even, nodes) == []
+    skewed = [perf_pod("topology-spreading", i, nodes[0].name if i < 6 else nodes[1].name) for i in range(7)]
+    assert violations(skewed, nodes) == [
+        "ns: topology spread on topology.kubernetes.io/zone (maxSkew 5) skew 6: moon-1: 6, moon-2: 1, moon-3: 0"
+    ]
+    unlabelled = [dataclasses.replace(p, labels={}) for p in skewed]  # the selector matches none of them
+    assert violations(unlabelled, nodes) == []
+
+
+def test_round_robin_keeps_anti_affinity_with_the_pods_already_bound() -> None:
+    nodes = [offer_from_dict(perf_node_body(i, ())) for i in range(4)]
+    namespaces = ("ns", "init")
+    init = [perf_pod("pod-anti-affinity", 0, nodes[0].name, "init", namespaces=namespaces)]
+    pending = [perf_pod("pod-anti-affinity", i, None, namespaces=namespaces) for i in range(3)]
+    plan = round_robin(pending, nodes, init)
+    assert [n for _, n in plan] == [nodes[1].name, nodes[2].name, nodes[3].name]
+    assert round_robin([*pending, perf_pod("pod-anti-affinity", 9, None, namespaces=namespaces)], nodes, init)[3:] == []
+    placed = [dataclasses.replace(p, node_name=n) for p, n in plan]
+    assert violations([*init, *placed], nodes) == []
+
+
+def test_an_existing_pods_anti_affinity_keeps_a_matching_pod_away() -> None:
+    nodes = [offer_from_dict(perf_node_body(i, ())) for i in range(2)]
+    guard = perf_pod("pod-anti-affinity", 0, nodes[0].name, namespaces=("ns",))
+    plain_green = dataclasses.replace(perf_pod("default", 1, None), labels={"color": "green"})
+    assert [n for _, n in round_robin([plain_green], nodes, [guard])] == [nodes[1].name]
+
+
+def test_models_and_api_json_give_the_same_constraints() -> None:
+    sanitize: Callable[[object], Any] = ApiClient().sanitize_for_serialization
+    for template in ("pod-anti-affinity", "node-affinity", "topology-spreading"):
+        body = perf_pod_body(template, 0, "ns", "s", namespaces=("ns",))
+        model = V1Pod.model_validate(body)
+        assert needs_of(model) == needs_from_dict(sanitize(model)) == needs_from_dict(body)
+
+
+# --- raw-limit-events ------------------------------------------------------------------------------------------
+
+
+def test_raw_limit_events_posts_kube_schedulers_scheduled_event() -> None:
+    pod_json = {"metadata": {"namespace": "ns", "name": "p", "uid": "u-1", "resourceVersion": "42"}}
+    now_ns = 1_764_158_400_123_456_789  # 2025-11-26T12:00:00.123456789Z
+    event = json.loads(scheduled_event_body(pod_json, "n1", "sched", "sched-host", now_ns))
+    assert event == {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": f"p.{now_ns:x}", "namespace": "ns"},
+        "eventTime": "2025-11-26T12:00:00.123456Z",
+        "reportingController": "sched",
+        "reportingInstance": "sched-host",
+        "action": "Binding",
+        "reason": "Scheduled",
+        "regarding": {"kind": "Pod", "namespace": "ns", "name": "p", "uid": "u-1", "apiVersion": "v1",
+                      "resourceVersion": "42"},
+        "note": "Successfully assigned ns/p to n1",
+        "type": "Normal",
+    }  # fmt: skip
+    assert events_path("ns") == "/apis/events.k8s.io/v1/namespaces/ns/events"
+
+
+def test_raw_limit_events_is_an_anchor_with_its_own_flag() -> None:
+    contender = CONTENDERS["raw-limit-events"]
+    command = contender.command("s", "/k", Path("/tmp"), Path("/bin"))
+    assert command[-1] == "--events" and "raw_limit.py" in command[1]
+    assert "--events" not in CONTENDERS["raw-limit"].command("s", "/k", Path("/tmp"), Path("/bin"))
+    summary = summarise("batch", {"raw-limit-events": [{"sched_pods_per_s": 100.0}], "x": [{"sched_pods_per_s": 50.0}]})
+    assert summary["x"]["ratio_raw-limit-events"] == 0.5
