@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBudget
 
 from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
+from policies.node_table import NodeList, NodeTable
 from policies.preemption import Budget
 from policies.volume_binding import PodVolumes
 from policies.volumes import Claim, StorageClass, Volume, VolumeObjects, csi_limits
@@ -163,7 +164,9 @@ class ClusterCache:
     _where: dict[str, str] = field(default_factory=dict)  # pod uid → the node it is counted on
     _waiting: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # node name → pods of an unknown node
     _assumed: dict[str, float | None] = field(default_factory=dict)  # uid → expiry (None: bind in flight)
-    _sorted: list[NodeInfo] | None = None
+    _sorted: NodeList | None = None
+    # The nodes' resource numbers as one array (the resource filter and scores read many nodes at once).
+    table: NodeTable = field(default_factory=NodeTable)
     budgets: dict[str, Budget] = field(default_factory=dict)  # PodDisruptionBudgets by uid
     # Pending pods a preemption nominated to a node (kube's nominator): uid → the pod on that node.
     _nominated: dict[str, PodInfo] = field(default_factory=dict)
@@ -245,6 +248,7 @@ class ClusterCache:
             return True
         self._count_images(facts, 1)
         self.nodes[facts.name] = info = NodeInfo(facts)
+        self.table.add(info)
         for pod in self._waiting.pop(facts.name, {}).values():
             info.add_pod(pod)
         self._sorted = None
@@ -254,6 +258,7 @@ class ClusterCache:
         info = self.nodes.pop(name, None)
         if info is not None:
             self._count_images(info.facts, -1)
+            self.table.remove(info)
             self._waiting[name] = dict(info.pods)  # they leave when their own DELETED events come
             self._sorted = None
 
@@ -263,10 +268,10 @@ class ClusterCache:
             if not self.image_nodes[image]:
                 del self.image_nodes[image]
 
-    def node_list(self) -> list[NodeInfo]:
+    def node_list(self) -> NodeList:
         """The nodes sorted by name (the order sampling rotates over), rebuilt only when nodes come or go."""
         if self._sorted is None:
-            self._sorted = sorted(self.nodes.values(), key=lambda n: n.name)
+            self._sorted = NodeList(sorted(self.nodes.values(), key=lambda n: n.name), self.table)
         return self._sorted
 
     # --- PodDisruptionBudgets -----------------------------------------------------------------------------

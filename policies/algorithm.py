@@ -5,10 +5,11 @@ feasible ones, pick the best; or say why no node fits, in kube-scheduler's words
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from kubernetes.client import V1Pod
 
 from policies.framework import (
@@ -27,6 +28,7 @@ from policies.framework import (
     as_error,
     normalise,
 )
+from policies.node_table import subset
 
 
 class PluginError(Exception):
@@ -199,12 +201,25 @@ class FilterCache:
 
     def __init__(self) -> None:
         self._passed: dict[str, dict[str, bool]] = {}
+        self._masks: dict[str, npt.NDArray[np.bool_]] = {}
 
     def verdicts(self, pod: V1Pod) -> dict[str, bool]:
-        spec = pod.spec
-        affinity = spec.affinity.node_affinity if spec and spec.affinity else None
-        key = repr((spec.scheduler_name, spec.tolerations, spec.node_selector, affinity)) if spec else ""
-        return self._passed.setdefault(key, {})
+        """By node name, filled in as nodes are tried."""
+        return self._passed.setdefault(_shape(pod), {})
+
+    def mask(self, pod: V1Pod, compute: Callable[[], npt.NDArray[np.bool_]]) -> npt.NDArray[np.bool_]:
+        """For every node of the step's node list at once."""
+        key = _shape(pod)
+        if key not in self._masks:
+            self._masks[key] = compute()
+        return self._masks[key]
+
+
+def _shape(pod: V1Pod) -> str:
+    """What the node-only filters read of a pod."""
+    spec = pod.spec
+    affinity = spec.affinity.node_affinity if spec and spec.affinity else None
+    return repr((spec.scheduler_name, spec.tolerations, spec.node_selector, affinity)) if spec else ""
 
 
 def prefilter_message(node_count: int, status: Status) -> str:
@@ -366,7 +381,6 @@ def _schedule(
     find = len(nodes) if find is None else find
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
-    cached = cache.verdicts(pod) if cache is not None else {}
     extra = _nominated(profile, pod, nominated, state)  # None in the common case: no per-node work then
     own = _own_nomination(pod, nodes)
     # kube's evaluateNominatedNode: the node preemption made room on is likely the only one that fits, so it is
@@ -379,31 +393,22 @@ def _schedule(
         and (extra is None or extra.passes(others, pod, nodes, own, state))
     ):
         return Decision(nodes[own].name, "", {}, {}, {})
-    feasible: list[NodeInfo] = []
-    examined = 0
-    for i in range(len(nodes)):
-        examined = i + 1
-        index = (start + i) % len(nodes)
-        node = nodes[index]
-        if explain:
-            verdict = (
-                extra.verdicts(profile, pod, nodes, index, state) if extra else run_filters(profile, pod, node, state)
-            )
-            verdicts[node.name] = verdict
-            ok = all(s.ok for s in verdict.values())
-        else:
-            known = cached.get(node.name)
-            if known is None:
-                known = cached[node.name] = _passes(node_only, pod, node, state)
-            ok = (
-                known
-                and _passes(others, pod, node, state)
-                and (extra is None or extra.passes(others, pod, nodes, index, state))
-            )
-        if ok:
-            feasible.append(node)
-            if len(feasible) >= find:
-                break
+    feasible: Sequence[NodeInfo]
+    if explain or extra is not None:
+        feasible, examined = _feasible_one_by_one(
+            profile,
+            pod,
+            nodes,
+            state,
+            others=others,
+            cache=cache,
+            extra=extra,
+            find=find,
+            start=start,
+            verdicts=verdicts if explain else None,
+        )
+    else:
+        feasible, examined = _feasible(profile, pod, nodes, state, others=others, cache=cache, find=find, start=start)
     if not verdicts and not feasible:
         verdicts.update(
             (n.name, extra.verdicts(profile, pod, nodes, i, state) if extra else run_filters(profile, pod, n, state))
@@ -421,10 +426,100 @@ def _schedule(
         if explain
         else {}
     )
-    best = min((feasible[i] for i in np.flatnonzero(totals == totals.max())), key=lambda n: n.name)
+    best = min((feasible[i] for i in np.flatnonzero(totals == totals.max()).tolist()), key=lambda n: n.name)
     if own is not None and nodes[own] in feasible:  # only `explain` gets here with a feasible nominated node
         best = nodes[own]
     return Decision(best.name, "", verdicts, by_name, scores, examined=examined)
+
+
+def _feasible(
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    state: CycleState,
+    *,
+    others: Sequence[FilterPlugin],
+    cache: FilterCache | None,
+    find: int,
+    start: int,
+) -> tuple[Sequence[NodeInfo], int]:
+    """The daemon's filtering: the node-only filters' verdicts for every node (once per pod shape and step) and
+    the batch filters' for every node at once, then the other pod filters node by node from `start` (rotating)
+    until `find` nodes pass, as kube examines them. (The feasible nodes, how many nodes were examined.)"""
+    count = len(nodes)
+    if not count:
+        return [], 0
+
+    def node_only() -> npt.NDArray[np.bool_]:
+        return np.fromiter((_passes(profile.node_only_filters, pod, n, state) for n in nodes), np.bool_, count)
+
+    passing = cache.mask(pod, node_only) if cache is not None else node_only()
+    one_by_one = []
+    for plugin in others:
+        if (batch := profile.batch_filters.get(plugin.name)) is None:
+            one_by_one.append(plugin)
+            continue
+        try:
+            passing = passing & batch.filter_all(pod, nodes, state)
+        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+            raise PluginError(as_error(plugin.name, "filter", e)) from e
+    order = (np.arange(count) + start) % count
+    candidates = order[passing[order]]
+    if one_by_one:
+        chosen: list[int] = []
+        for position in candidates.tolist():
+            if _passes(one_by_one, pod, nodes[position], state):
+                chosen.append(position)
+                if len(chosen) >= find:
+                    break
+    else:
+        chosen = candidates[:find].tolist()
+    examined = (chosen[-1] - start) % count + 1 if len(chosen) >= find else count
+    return subset(nodes, np.array(chosen, dtype=np.intp)), examined
+
+
+def _feasible_one_by_one(
+    profile: Profile,
+    pod: V1Pod,
+    nodes: Sequence[NodeInfo],
+    state: CycleState,
+    *,
+    others: Sequence[FilterPlugin],
+    cache: FilterCache | None,
+    extra: _Nominated | None,
+    find: int,
+    start: int,
+    verdicts: dict[str, dict[str, Status]] | None,
+) -> tuple[list[NodeInfo], int]:
+    """Filtering node by node from `start` until `find` nodes pass, for a pod that must leave room for nominated
+    pods, and for `explain` (`verdicts`: every filter's verdict on every node examined is put there)."""
+    cached = cache.verdicts(pod) if cache is not None else {}
+    feasible: list[NodeInfo] = []
+    examined = 0
+    for i in range(len(nodes)):
+        examined = i + 1
+        index = (start + i) % len(nodes)
+        node = nodes[index]
+        if verdicts is not None:
+            verdict = (
+                extra.verdicts(profile, pod, nodes, index, state) if extra else run_filters(profile, pod, node, state)
+            )
+            verdicts[node.name] = verdict
+            ok = all(s.ok for s in verdict.values())
+        else:
+            known = cached.get(node.name)
+            if known is None:
+                known = cached[node.name] = _passes(profile.node_only_filters, pod, node, state)
+            ok = (
+                known
+                and _passes(others, pod, node, state)
+                and (extra is None or extra.passes(others, pod, nodes, index, state))
+            )
+        if ok:
+            feasible.append(node)
+            if len(feasible) >= find:
+                break
+    return feasible, examined
 
 
 def _own_nomination(pod: V1Pod, nodes: Sequence[NodeInfo]) -> int | None:

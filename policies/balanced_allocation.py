@@ -18,7 +18,18 @@ import numpy as np
 import numpy.typing as npt
 from kubernetes.client import V1Pod
 
-from policies.framework import MAX_SCORE, BatchScore, CycleState, Key, NodeInfo, Normalize, Scores, cpu_memory
+from policies.framework import (
+    ALLOCATABLE,
+    MAX_SCORE,
+    REQUESTED,
+    BatchScore,
+    CycleState,
+    Key,
+    NodeInfo,
+    Normalize,
+    Scores,
+)
+from policies.node_table import rows
 from policies.resources import CPU, MEMORY, pod_requests
 
 RESOURCES = (CPU, MEMORY)
@@ -54,8 +65,9 @@ class NodeResourcesBalancedAllocation(BatchScore):
         cpu, memory = state.memo(_REQUESTS, lambda: _cpu_and_memory(pod))
         if not cpu and not memory:
             return np.zeros(len(nodes))
-        columns = cpu_memory(nodes, state)
-        cpu_capacity, memory_capacity, cpu_used, memory_used = (columns[:, i] for i in range(4))
+        table = rows(nodes, state)
+        cpu_capacity, memory_capacity = table[:, ALLOCATABLE], table[:, ALLOCATABLE + 1]
+        cpu_used, memory_used = table[:, REQUESTED], table[:, REQUESTED + 1]
         both = (cpu_capacity > 0) & (memory_capacity > 0)  # else one fraction or none: no deviation either way
         cpu_capacity, memory_capacity = np.where(both, cpu_capacity, 1), np.where(both, memory_capacity, 1)
 

@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +22,9 @@ from kubernetes.client import V1Affinity, V1LabelSelector, V1Node, V1ObjectMeta,
 
 from policies.resources import (
     CPU,
+    EPHEMERAL_STORAGE,
     MEMORY,
+    PODS,
     Resources,
     allocatable,
     host_ports,
@@ -30,6 +32,9 @@ from policies.resources import (
     pod_requests,
 )
 from policies.volumes import NO_VOLUMES, VolumeObjects, claim_keys
+
+if TYPE_CHECKING:
+    from policies.node_table import NodeTable
 
 MAX_SCORE = 100
 _K = TypeVar("_K")
@@ -174,6 +179,13 @@ def node_images(node: V1Node) -> dict[str, int]:
     return {sys.intern(name): int(image.size_bytes or 0) for image in images for name in image.names or []}
 
 
+# A node's resource numbers in one row (NodeInfo.row): allocatable, then requested, of ROW_RESOURCES, then what
+# its pods request of cpu and memory with kube's scoring defaults (100m / 200Mi for a container without).
+ROW_RESOURCES = (CPU, MEMORY, PODS, EPHEMERAL_STORAGE)
+ALLOCATABLE, REQUESTED, NONZERO = 0, len(ROW_RESOURCES), 2 * len(ROW_RESOURCES)
+ROW_LENGTH = NONZERO + 2
+
+
 @dataclass(slots=True, eq=False)
 class NodeInfo:
     """A node and what the pods assigned to it already take (kube-scheduler's NodeInfo), kept up to date
@@ -202,23 +214,26 @@ class NodeInfo:
     unschedulable: bool = field(init=False)
     ready: str | None = field(init=False)
     allocatable: Resources = field(init=False)
-    # (allocatable cpu, memory; requested cpu, memory; requested with the scoring defaults cpu, memory), kept
-    # with the counters: the resource scores read these six numbers of every scored node (`cpu_memory`).
-    cpu_memory: tuple[int, int, int, int, int, int] = field(init=False)
+    # The cache's NodeTable (node_table.py) and this node's row in it, told of every change; None for the
+    # nodes a test or preemption's dry run makes.
+    table: NodeTable | None = field(default=None, repr=False)
+    slot: int = -1
+    # What the resource filters and scores read of every node, as one row (ROW), kept with the counters.
+    row: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.set_facts(self.facts)
 
     def _sync(self) -> None:
         allocatable, requested, nonzero = self.allocatable, self.requested, self.nonzero_requested
-        self.cpu_memory = (
-            allocatable.get(CPU, 0),
-            allocatable.get(MEMORY, 0),
-            requested.get(CPU, 0),
-            requested.get(MEMORY, 0),
+        self.row = (
+            *(allocatable.get(r, 0) for r in ROW_RESOURCES),
+            *(requested.get(r, 0) for r in ROW_RESOURCES),
             nonzero.get(CPU, 0),
             nonzero.get(MEMORY, 0),
         )
+        if self.table is not None:
+            self.table.changed(self.slot)
 
     @classmethod
     def of(cls, node: V1Node, pods: Iterable[V1Pod | PodInfo] = ()) -> NodeInfo:
@@ -385,9 +400,6 @@ class CycleState:
         return value
 
 
-_CPU_MEMORY: Key[npt.NDArray[Any]] = Key("cpu_memory of the scored nodes")
-
-
 class FilterPlugin(Protocol):
     name: str
     # True when the verdict reads only the pod's spec and the node object, so FilterCache may reuse it.
@@ -403,6 +415,16 @@ class PreFilterSkip(Protocol):
 
     @abstractmethod
     def skips(self, pod: V1Pod, state: CycleState) -> bool: ...
+
+
+@runtime_checkable
+class BatchFilter(Protocol):
+    """A pod filter that judges all the nodes in one call: `filter`'s pass or fail per node, without the reasons
+    (the daemon's path filters with it; reasons, for a pod that fits nowhere and for `explain`, come from
+    `filter`, which must share its rule)."""
+
+    @abstractmethod
+    def filter_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[np.bool_]: ...
 
 
 @runtime_checkable
@@ -463,32 +485,6 @@ def normalise(scores: Sequence[float] | Scores, mode: Normalize) -> Scores:
     return MAX_SCORE - scaled if mode is Normalize.REVERSE else scaled
 
 
-# Up to here int64 arithmetic on quantities (times a score of 100 and a weight) stays exact, as does their
-# conversion to float64 for the fractions; beyond it (a node claiming exabytes) the arrays hold Python ints.
-EXACT = 2**53
-
-
-def ints(values: Sequence[Any]) -> npt.NDArray[Any]:
-    """Quantities as an int64 array, or as Python ints (dtype object: slower, never wrong) when one is too big."""
-    try:
-        array = np.array(values, dtype=np.int64)
-        if not array.size or np.abs(array).max() < EXACT:
-            return array
-    except OverflowError:
-        pass
-    return np.array(values, dtype=object)
-
-
-def cpu_memory(nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[Any]:
-    """The nodes' `cpu_memory` rows as one array (a row of six per node), made once per pod for the scored
-    nodes (both resource scores read it)."""
-
-    def rows() -> npt.NDArray[Any]:
-        return ints([n.cpu_memory for n in nodes]).reshape(len(nodes), 6)
-
-    return state.memo(_CPU_MEMORY, rows) if nodes is state.scored else rows()
-
-
 @dataclass(frozen=True, slots=True)
 class Profile:
     """One scheduler name with its filters and weighted score plugins (a kube-scheduler profile).
@@ -503,6 +499,8 @@ class Profile:
     node_only_filters: tuple[FilterPlugin, ...] = field(init=False, repr=False, compare=False)
     # The other filters, each with itself again when it can skip a pod (PreFilterSkip), else None.
     pod_filters: tuple[tuple[FilterPlugin, PreFilterSkip | None], ...] = field(init=False, repr=False, compare=False)
+    # The pod filters that can judge all nodes in one call (BatchFilter), by name.
+    batch_filters: Mapping[str, BatchFilter] = field(init=False, repr=False, compare=False)
     # The filters with a PreFilter verdict (PreFilter), in the profile's order.
     prefilters: tuple[tuple[FilterPlugin, PreFilter], ...] = field(init=False, repr=False, compare=False)
     # (plugin, weight, the plugin again when it can give a uniform score, else None)
@@ -519,6 +517,9 @@ class Profile:
             self,
             "pod_filters",
             tuple((p, p if isinstance(p, PreFilterSkip) else None) for p in self.filters if not p.node_only),
+        )
+        object.__setattr__(
+            self, "batch_filters", {p.name: p for p, _ in self.pod_filters if isinstance(p, BatchFilter)}
         )
         object.__setattr__(self, "prefilters", tuple((p, p) for p in self.filters if isinstance(p, PreFilter)))
         object.__setattr__(

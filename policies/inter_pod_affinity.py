@@ -41,6 +41,7 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
+from policies.node_table import WITH_AFFINITY_PODS, WITH_ANTI_AFFINITY_PODS, nodes_with
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -163,9 +164,8 @@ def _state(pod: V1Pod, state: CycleState) -> _State | None:
     affinity = required_terms(affinity_spec, namespace, anti=False)
     anti_affinity = required_terms(affinity_spec, namespace, anti=True)
     existing: Counter[Domain] = Counter()
-    for node in state.nodes:
-        if node.anti_affinity_pods:  # checked inline: this runs for every pod and node
-            _count_existing(node, namespace, own_labels, existing, 1, known=known)
+    for node in nodes_with(WITH_ANTI_AFFINITY_PODS, state.nodes):
+        _count_existing(node, namespace, own_labels, existing, 1, known=known)
     if not affinity and not anti_affinity and not existing:
         return None
     counts: tuple[Counter[Domain], Counter[Domain]] = (Counter(), Counter())
@@ -217,7 +217,7 @@ def _score_state(
     touched = False
     # Without terms of its own, only pods with terms can score it (kube's HavePodsWithAffinityList); the
     # comprehension skips the other nodes at C speed.
-    with_pods = [n for n in nodes if n.pods] if own_terms else [n for n in nodes if n.affinity_pods]
+    with_pods = [n for n in nodes if n.pods] if own_terms else nodes_with(WITH_AFFINITY_PODS, nodes)
     for node in with_pods:
         if not node.labels:
             continue

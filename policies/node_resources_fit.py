@@ -20,8 +20,13 @@ import numpy.typing as npt
 from kubernetes.client import V1Pod
 
 from policies.framework import (
+    ALLOCATABLE,
     MAX_SCORE,
+    NONZERO,
+    REQUESTED,
+    ROW_RESOURCES,
     SUCCESS,
+    BatchFilter,
     BatchScore,
     CycleState,
     Key,
@@ -29,11 +34,10 @@ from policies.framework import (
     Normalize,
     Scores,
     Status,
-    cpu_memory,
-    ints,
     unresolvable,
     unschedulable,
 )
+from policies.node_table import ints, rows
 from policies.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
@@ -81,7 +85,7 @@ def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
     return score
 
 
-class NodeResourcesFit(BatchScore):
+class NodeResourcesFit(BatchScore, BatchFilter):
     name = "NodeResourcesFit"
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
@@ -101,9 +105,10 @@ class NodeResourcesFit(BatchScore):
         """Every scored node at once, resource by resource, in kube's int64 arithmetic."""
         wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
         kind = self.strategy.type
+        table = rows(nodes, state)
         total, weights = np.zeros(len(nodes), dtype=np.int64), np.zeros(len(nodes), dtype=np.int64)
         for resource, weight, need, scoring_default in wanted:
-            capacity, used = _columns(nodes, state, resource, scoring_default)
+            capacity, used = _columns(nodes, table, resource, NONZERO if scoring_default else REQUESTED)
             used = used + need
             counted = capacity > 0  # a resource the node has none of is left out
             capacity = np.where(counted, capacity, 1)
@@ -128,12 +133,12 @@ class NodeResourcesFit(BatchScore):
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         """Every resource the pod is short of, not just the first (kube's fit.go does the same)."""
-        requests = state.memo(_REQUESTS, lambda: sorted((r, n) for r, n in pod_requests(pod).items() if n > 0))
+        requests = state.memo(_REQUESTS, lambda: _fit_requests(pod))
         allocatable, requested = node.allocatable, node.requested
         short = [
             TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
             for resource, need in requests
-            if need > allocatable.get(resource, 0) - requested.get(resource, 0)
+            if _short(need, allocatable.get(resource, 0), requested.get(resource, 0))
         ]
         if not short:
             return SUCCESS
@@ -143,6 +148,14 @@ class NodeResourcesFit(BatchScore):
             if need > allocatable.get(resource, 0) and resource != PODS:
                 return unresolvable(*short)
         return unschedulable(*short)
+
+    def filter_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[np.bool_]:
+        """`filter`'s verdict for every node at once: whether it passes."""
+        table = rows(nodes)
+        passes = np.ones(len(nodes), dtype=np.bool_)
+        for resource, need in state.memo(_REQUESTS, lambda: _fit_requests(pod)):
+            passes &= ~_short(need, *_columns(nodes, table, resource))
+        return passes
 
 
 def requested_fractions(
@@ -154,14 +167,24 @@ def requested_fractions(
 
 
 def _columns(
-    nodes: Sequence[NodeInfo], state: CycleState, resource: str, scoring_default: bool
+    nodes: Sequence[NodeInfo], table: npt.NDArray[Any], resource: str, used_from: int = REQUESTED
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-    """What the nodes have of `resource` and what their pods request (with the scoring defaults for cpu and
-    memory), as arrays: cpu and memory from the nodes' `cpu_memory` rows, other resources read one by one."""
-    if resource in (CPU, MEMORY):
-        columns, i = cpu_memory(nodes, state), 0 if resource == CPU else 1
-        return columns[:, i], columns[:, i + (4 if scoring_default else 2)]
+    """What the nodes have of `resource` and what their pods request (`used_from`: REQUESTED, or NONZERO for
+    cpu and memory with the scoring defaults), as arrays: from the rows (`table`) for the resources they hold,
+    other resources read node by node."""
+    if resource in ROW_RESOURCES:
+        i = ROW_RESOURCES.index(resource)
+        return table[:, ALLOCATABLE + i], table[:, used_from + i]
     return ints([n.allocatable.get(resource, 0) for n in nodes]), ints([n.requested.get(resource, 0) for n in nodes])
+
+
+def _short(need: int, allocatable: Any, requested: Any) -> Any:
+    """Whether a node is short of a resource: for one node (ints) or many (arrays) alike."""
+    return need > allocatable - requested
+
+
+def _fit_requests(pod: V1Pod) -> list[tuple[str, int]]:
+    return sorted((r, n) for r, n in pod_requests(pod).items() if n > 0)
 
 
 def _score_requests(pod: V1Pod, resources: Sequence[tuple[str, int]]) -> list[tuple[str, int, int, bool]]:

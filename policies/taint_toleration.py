@@ -19,6 +19,7 @@ from policies.framework import (
     UniformScore,
     unresolvable,
 )
+from policies.node_table import PREFER_NO_SCHEDULE, nodes_with
 
 UNTOLERATED = "node(s) had untolerated taint {{{key}: {value}}}"
 FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
@@ -65,7 +66,7 @@ class TaintToleration(UniformScore):
 
     def uniform_score(self, pod: V1Pod, state: CycleState) -> float | None:
         """Every node scores 100 when no node has a PreferNoSchedule taint (the common case)."""
-        soft = state.memo(_SOFT, lambda: any(t.effect == "PreferNoSchedule" for n in state.nodes for t in n.taints))
+        soft = state.memo(_SOFT, lambda: bool(nodes_with(PREFER_NO_SCHEDULE, state.nodes)))
         return None if soft else MAX_SCORE
 
     def score(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> float:

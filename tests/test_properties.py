@@ -16,6 +16,7 @@ from kubernetes.client import V1Node, V1Pod
 from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
 from policies.framework import MAX_SCORE, Code, NodeInfo, Profile
+from policies.node_table import NodeList, NodeTable
 from tests.builders import made
 
 Json = dict[str, Any]
@@ -311,12 +312,17 @@ ALL_POLICIES = Profile("all", tuple(f() for f in FILTERS.values()), tuple((s(), 
 
 def check(profile: Profile, the_pod: V1Pod, nodes: list[NodeInfo], find: int, start: int) -> None:
     decision = schedule(profile, the_pod, nodes, find=find, start=start, explain=True)
-    # The daemon's path (first failing filter, node-only verdicts cached) must choose the same node.
-    fast = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
-    for answer in (decision, fast):
+    # The daemon's path (masks over all nodes, node-only verdicts cached, the nodes' rows read from the cache's
+    # NodeTable) must choose the same node after examining as many nodes; so must it on a plain list.
+    table = NodeTable()
+    for node in nodes:
+        table.add(node)
+    fast = schedule(profile, the_pod, NodeList(nodes, table), find=find, start=start, cache=FilterCache())
+    plain = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
+    for answer in (decision, fast, plain):
         if answer.status.code is Code.ERROR:  # a plugin raised: fail with its traceback
             raise AssertionError(answer.message) from answer.status.error
-    assert (fast.node, fast.message) == (decision.node, decision.message)
+        assert (answer.node, answer.message, answer.examined) == (decision.node, decision.message, decision.examined)
     for name, verdict in decision.verdicts.items():
         for plugin, status in verdict.items():
             assert status.ok or status.reasons, f"{plugin} rejected {name} without a reason"
