@@ -8,7 +8,6 @@ python scheduler.py bind <namespace>/<pod> <node> [--force] [--dry-run]
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import signal
@@ -21,31 +20,20 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from queue import Empty, SimpleQueue
 from typing import Any
 
 from kubernetes.client import V1Pod, V1PodSpec
 
 import observability
 from cache import (
-    SELECTOR_KINDS,
-    STORAGE_KINDS,
     ClusterCache,
-    budget,
     compact,
-    namespace_labels,
-    node_facts,
     pending_pod,
-    pod_info,
     pod_model,
-    storage_key,
-    storage_record,
-    workload_selector,
 )
 from cli import Config, make_config, parse_args
-from informer import Informer
+from event_handlers import EventHandlers
 from kubeapi import (
-    ASSIGNED,
     Api,
     BindResult,
     PodRef,
@@ -53,9 +41,7 @@ from kubeapi import (
     call_quietly,
     condition_message,
     describe,
-    is_transient,
     load_client,
-    pending_selector,
     report_bound,
 )
 from leader import LeaseElector
@@ -65,8 +51,6 @@ from observability import (
     IS_LEADER,
     PENDING_PODS,
     POD_SCHEDULING_ATTEMPTS,
-    PREEMPTION_ATTEMPTS,
-    PREEMPTION_VICTIMS,
     SCHEDULE_ATTEMPTS,
     Health,
     setup_logging,
@@ -74,28 +58,17 @@ from observability import (
 from policies.algorithm import Decision, FilterCache, nodes_to_find, schedule
 from policies.config import ConfigError
 from policies.framework import Code, NodeInfo, PodInfo, Profile
-from policies.preemption import (
-    NOT_ELIGIBLE_TERMINATING,
-    PREFIX,
-    fit_error_with_preemption,
-    lower_priority_nominated,
-    preempt,
-)
 from policies.volume_binding import PodVolumes, VolumeBinding, volume_plan
-from policies.volumes import VOLUME_FILTERS
-from scheduling_queue import ClusterEvent, PendingPod, SchedulingQueue
+from preemptor import Preemptor
+from scheduling_queue import PendingPod, SchedulingQueue
 from volume_binder import VolumeBindingError, bind_volumes
 
 log = logging.getLogger("my-scheduler")
 
 RESYNC_SECONDS = 30.0  # watch mode: the longest sleep (the queue's periodic flush needs a turn)
-SYNC_TIMEOUT_SECONDS = 120.0  # how long the first LISTs may take before the loop gives up waiting
 # Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
 # a decision's view of the cluster can be.
 STEP_PODS = 256
-# How long a preemptor waits for the watch to show its victims' deletions before it may preempt again (a victim
-# in its grace period is terminating, which kube's eligibility check covers; this is only the watch's lag).
-EVICTION_LAG_SECONDS = 10.0
 REPORT_THREADS = 4  # posting events and PodScheduled conditions
 
 
@@ -133,16 +106,14 @@ class Attempt:
 # A bind handed to the pool, with the volume writes assumed for it (forgotten if it fails).
 InFlight = tuple[Attempt, "Future[tuple[BindResult, str] | None]", "PodVolumes"]
 
-# What informer threads hand to the loop: (what, key, record); record None means it is gone.
-Message = tuple[str, str, Any]
-
 
 class Scheduler:
     """Schedules what is pending against the informer-fed cache, one cycle at a time.
 
-    The loop's thread owns the cache and the queue; informer threads hand their records over through
-    `inbox` (and set `wake`); bind threads only talk to the API server and return their outcome.
-    `may_act` (not stopping, and the leader) is checked before every bind."""
+    The loop's thread owns the cache and the queue; informer threads hand their records over through the
+    event handlers' inbox (event_handlers.py, which sets `wake`); bind threads only talk to the API server and
+    return their outcome; a pod that fits nowhere goes to the preemptor (preemptor.py). `may_act` (not stopping,
+    and the leader) is checked before every bind."""
 
     def __init__(
         self,
@@ -159,169 +130,32 @@ class Scheduler:
         self.profiles = {p.scheduler_name: p for p in config.profiles}
         self.cache = ClusterCache(clock)
         self.queue = SchedulingQueue(clock)
-        self.inbox: SimpleQueue[Message] = SimpleQueue()
-        self.wake = threading.Event()  # watch mode: something to do
         self.stop = stop or threading.Event()
-        self.informers = [
-            Informer(api, "Node", "", self._on_node, self.stop),
-            Informer(api, "Pod", ASSIGNED, self._on_assigned, self.stop),
-            Informer(api, "Namespace", "", self._on_namespace, self.stop),  # namespaceSelector's labels
-            # Services' and controllers' selectors: PodTopologySpread's system defaults
-            *(Informer(api, kind, "", self._on_selector(kind), self.stop) for kind in SELECTOR_KINDS),
-        ]
-        if config.mode == "watch":
-            self.informers.append(Informer(api, "Pod", pending_selector(self.profiles), self._on_pending, self.stop))
-        if any(p.preemption for p in config.profiles):
-            self.informers.append(Informer(api, "PodDisruptionBudget", "", self._on_budget, self.stop))
-        if any(f.name in VOLUME_FILTERS for p in config.profiles for f in p.filters):
-            self.informers += [Informer(api, kind, "", self._on_storage(kind), self.stop) for kind in STORAGE_KINDS]
+        self.handlers = EventHandlers(api, config, self.cache, self.stop)
+        self.wake = self.handlers.wake  # watch mode: something to do
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
         # Events and conditions have threads of their own: binds never wait behind them (nor they behind binds).
         # Flushed at close, after the binds.
         self.reports = Reporter(REPORT_THREADS, backlog=config.parallelism)
+        self.preemptor = Preemptor(api, self.cache, self.queue, self.reports, clock, dry_run=config.dry_run)
         self._in_flight: deque[InFlight] = deque()  # binds handed to the pool, oldest first
-        # Preemptors whose victims' deletions were asked for: uid → (victim uids, until when to wait for them).
-        self._evicting: dict[str, tuple[set[str], float]] = {}
         # The profiles whose VolumeBinding binds claims before the pod's Binding (with how long it waits for the
         # claims to be bound).
         self._binds_volumes = {
             p.scheduler_name: f.bind_timeout for p in config.profiles for f in p.filters if isinstance(f, VolumeBinding)
         }
         self.health: Health | None = None  # beaten between steps: a long burst is not a hung loop
-        self._started = False
         self._start = 0
-
-    # --- informer threads ---------------------------------------------------------------------------------
-
-    def _deliver(
-        self,
-        what: str,
-        kind: str,
-        obj: dict[str, Any],
-        convert: Callable[[dict[str, Any]], Any],
-        *,
-        key: str | None = None,
-        label: str | None = None,
-    ) -> None:
-        """Convert in the informer's thread (the loop only applies records), then wake the loop. `key`: the
-        record's key in the inbox (default: a node's name, else the object's uid); `label` names the object's
-        kind in the log line of one that cannot be read (default: `what`)."""
-        meta = obj["metadata"]
-        if key is None:
-            key = meta["name"] if what == "node" else meta["uid"]
-        try:
-            record = None if kind == "DELETED" else convert(obj)
-        except Exception:
-            log.exception("cannot read %s %s/%s; ignored", label or what, meta.get("namespace", ""), meta["name"])
-            return
-        self.inbox.put((what, key, record))
-        self.wake.set()
-
-    def _on_node(self, kind: str, obj: dict[str, Any]) -> None:
-        self._deliver("node", kind, obj, node_facts)
-
-    def _on_assigned(self, kind: str, obj: dict[str, Any]) -> None:
-        meta = obj["metadata"]
-        mine = self.cache.assumed_pod(meta["uid"]) if kind != "DELETED" else None
-        if mine and mine.node_name == obj["spec"].get("nodeName"):
-            # Our own bind coming back: the loop only has to confirm it (and take its labels), not read it again.
-            self.inbox.put(("confirm", meta["uid"], obj))
-            return
-        self._deliver("pod", kind, obj, pod_info)
-
-    def _on_budget(self, kind: str, obj: dict[str, Any]) -> None:
-        self._deliver("budget", kind, obj, budget)
-
-    def _on_namespace(self, kind: str, obj: dict[str, Any]) -> None:
-        self._deliver("namespace", kind, obj, lambda o: namespace_labels(o)[1], key=obj["metadata"]["name"])
-
-    def _on_selector(self, what: str) -> Callable[[str, dict[str, Any]], None]:
-        """The handler of one kind's informer (LIST items carry no `kind`)."""
-
-        def handle(kind: str, obj: dict[str, Any]) -> None:
-            meta = obj["metadata"]
-            # (kind, namespace, name) as one string: namespaces and names never hold a "/"
-            key = f"{what}/{meta.get('namespace', '')}/{meta['name']}"
-            self._deliver("selector", kind, obj, lambda o: workload_selector(what, o)[1], key=key, label=what)
-
-        return handle
-
-    def _on_storage(self, what: str) -> Callable[[str, dict[str, Any]], None]:
-        """The handler of a storage kind's informer: its compact record (cache.storage_record) to the loop."""
-
-        def handle(kind: str, obj: dict[str, Any]) -> None:
-            key = f"{what}/{storage_key(what, obj)}"  # kinds hold no "/"
-            self._deliver("storage", kind, obj, functools.partial(storage_record, what), key=key, label=what)
-
-        return handle
-
-    def _on_pending(self, kind: str, obj: dict[str, Any]) -> None:
-        if obj.get("spec", {}).get("schedulerName", "") in self.profiles or kind == "DELETED":
-            self._deliver("pending", kind, obj, pending_pod)
 
     # --- the loop's thread --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the informers once and wait for their first LIST: the cache is complete only then. A lasting
-        error (a 403: the ClusterRole is missing) is raised, so the cycle reports it, instead of waiting."""
-        if not self._started:
-            self._started = True
-            for informer in self.informers:
-                informer.start()
-        deadline = self.clock() + SYNC_TIMEOUT_SECONDS
-        # Nodes, assigned pods and budgets; pending pods may stream in.
-        for informer in (i for i in self.informers if i.handle != self._on_pending):
-            while not informer.synced.wait(0.05):
-                if informer.error is not None and not is_transient(informer.error):
-                    raise RuntimeError(f"cannot list {informer.kind}s: {describe(informer.error)}")
-                if self.stop.is_set() or self.clock() > deadline:
-                    raise TimeoutError(f"the first LIST of {informer.kind}s did not finish")
+        """Start the informers once and wait for their first LIST (event_handlers.py)."""
+        self.handlers.start(self.clock)
 
     def _apply_inbox(self) -> None:
         """Apply what the informers handed over; a cluster change moves unschedulable pods on, once per drain."""
-        events: set[ClusterEvent] = set()
-        while True:
-            try:
-                what, key, record = self.inbox.get_nowait()
-            except Empty:
-                break
-            if what == "confirm":
-                self._not_pending(key)
-                if self.cache.confirm(key, record["spec"]["nodeName"], record["metadata"].get("labels") or {}):
-                    continue
-                # Not ours to confirm after all (forgotten, or confirmed already): read it now, in its place
-                # among the events, as any other assigned pod.
-                what, record = "pod", pod_info(record)
-            if what == "namespace":
-                self.cache.set_namespace(key, record)
-            elif what == "storage":
-                kind, name = key.split("/", 1)
-                self.cache.set_storage(kind, name, record)
-                events.add(ClusterEvent.STORAGE_CHANGED)
-            elif what == "selector":
-                what, namespace, name = key.split("/", 2)
-                self.cache.set_selector((what, namespace, name), record)
-            elif what == "node":
-                if record is None:
-                    self.cache.remove_node(key)
-                elif self.cache.set_node(record):
-                    events.add(ClusterEvent.NODE_CHANGED)
-            elif what == "pod":
-                if record is None:
-                    if self.cache.remove_pod(key):
-                        events.add(ClusterEvent.POD_REMOVED)
-                    continue
-                self._not_pending(key)  # bound by anyone
-                change = self.cache.add_pod(record)
-                if change != "confirmed":
-                    events.add(ClusterEvent.POD_ADDED if change == "added" else ClusterEvent.POD_REMOVED)
-            elif what == "budget":
-                self.cache.set_budget(key, record)
-            elif record is None:
-                self._not_pending(key)
-            elif not self.cache.has_pod(key):  # not one we already bound (the pending watch may lag)
-                self._pending(record)
-        for event in events:
+        for event in self.handlers.apply(self._pending, self._not_pending):
             self.queue.on_cluster_event(event)
 
     def _pending(self, pod: PendingPod) -> None:
@@ -337,7 +171,7 @@ class Scheduler:
         """Bound (by anyone) or deleted: out of the queue, and no longer holding a nominated node's room."""
         self.queue.remove(uid)
         self.cache.unnominate(uid)
-        self._evicting.pop(uid, None)
+        self.preemptor.forget(uid)
 
     def next_retry(self) -> float | None:
         """When the earliest pod in backoff may be tried again (for watch mode's sleep)."""
@@ -422,7 +256,7 @@ class Scheduler:
             if decision.node is None:
                 stats.unschedulable += 1
                 self._record(attempt, "unschedulable")
-                self._unschedulable(pod, *self._post_filter(pod, nodes, decision))
+                self._unschedulable(pod, *self.preemptor.post_filter(self._profile(pod), pod, nodes, decision))
                 continue
             if self.config.dry_run:
                 log.info("Would bind %s -> %s (dry run)", attempt.ref, decision.node)
@@ -509,7 +343,7 @@ class Scheduler:
             self._record(attempt, "scheduled")
             POD_SCHEDULING_ATTEMPTS.observe(self.queue.done(uid))
             self.cache.unnominate(uid)  # the API server clears status.nominatedNodeName at binding
-            self._evicting.pop(uid, None)
+            self.preemptor.forget(uid)
             self.cache.finish_binding(uid)
             return
         self.cache.forget(uid)
@@ -546,58 +380,6 @@ class Scheduler:
     def _profile(self, pod: V1Pod) -> Profile:
         return self.profiles[str(spec(pod).scheduler_name)]
 
-    def _post_filter(self, pod: V1Pod, nodes: Sequence[NodeInfo], decision: Decision) -> tuple[str, str | None]:
-        """kube's DefaultPreemption after a pod fit nowhere: the FailedScheduling message, and the node to
-        nominate ("" clears a nomination, None leaves it). Victims are deleted by report threads; the pod
-        waits (unschedulable) until their deletions move it on, then takes the nominated node."""
-        profile = self._profile(pod)
-        if not profile.preemption or decision.status.code is not Code.UNSCHEDULABLE:
-            return decision.message, None
-        ref = PodRef.of(pod)
-        if self._still_evicting(ref.uid):
-            # Its victims' deletions are not all in the cache yet: another dry run would pick them again.
-            return f"{decision.message} {PREFIX}{NOT_ELIGIBLE_TERMINATING}", None
-        nominated = self.cache.nominated()
-        budgets = list(self.cache.budgets.values())
-        PREEMPTION_ATTEMPTS.inc()
-        result = preempt(
-            profile, pod, nodes, decision.verdicts, budgets, nominated=nominated, objects=self.cache.objects()
-        )
-        message = fit_error_with_preemption(decision.message, result)
-        if result.candidate is None:
-            if not result.clear_nomination:
-                return message, None
-            self.cache.unnominate(ref.uid)
-            return message, ""
-        node, victims = result.candidate.node, result.candidate.victims
-        PREEMPTION_VICTIMS.observe(len(victims))
-        names = ", ".join(f"{v.namespace}/{v.name}" for v in victims)
-        log.info("%s: preempting %s on %s", ref, names, node, extra={"pod": str(ref), "node": node})
-        if self.config.dry_run:
-            return message, None
-        # kube: lower-priority pods nominated to that node lose their nomination (and look elsewhere).
-        displaced = lower_priority_nominated(pod, nominated.get(node, []))
-        for other in displaced:
-            self.cache.unnominate(other.uid)
-            self.reports.submit(call_quietly, self.api.clear_nomination, PodRef(other.namespace, other.name, other.uid))
-        if displaced:
-            self.queue.on_cluster_event(ClusterEvent.POD_REMOVED)
-        self.cache.nominate(compact(PodInfo.of(pod, node)))
-        self._evicting[ref.uid] = ({v.uid for v in victims}, self.clock() + EVICTION_LAG_SECONDS)
-        for victim in victims:
-            if not victim.deleting:  # its deletion is under way already
-                self.reports.submit(self.api.preempt, PodRef(victim.namespace, victim.name, victim.uid), pod, node)
-        return message, node
-
-    def _still_evicting(self, uid: str) -> bool:
-        """Whether victims this pod's last preemption chose are still in the cache (within the lag the watch may
-        take to show their deletion; a deletion that failed is retried after it)."""
-        victims, deadline = self._evicting.get(uid, (set(), 0.0))
-        if self.clock() < deadline and any(self.cache.has_pod(v) for v in victims):
-            return True
-        self._evicting.pop(uid, None)
-        return False
-
     def _record(self, attempt: Attempt, result: str) -> None:
         SCHEDULE_ATTEMPTS.labels(result, attempt.profile).inc()
         ATTEMPT_DURATION.labels(result, attempt.profile).observe(self.clock() - attempt.started)
@@ -619,8 +401,7 @@ class Scheduler:
 
     def close(self) -> None:
         self.stop.set()
-        for informer in self.informers:
-            informer.close()
+        self.handlers.close()
         self.pool.shutdown(wait=True)
         self.reports.close()
 
