@@ -195,9 +195,10 @@ def nodes_to_find(total: int, percentage: int = 0) -> int:
 
 
 class FilterCache:
-    """Within one cycle, the filters that read only the pod's spec and the node object (`node_only`) give the
-    same verdict for every pod with the same such spec, so a burst of identical pods pays for them once per
-    node, not once per pod and node. Nodes do not change within a cycle."""
+    """Within one step of the loop, the filters that read only the pod's spec and the node object (`node_only`)
+    give the same verdict for every pod with the same such spec, so a burst of identical pods pays for them once
+    per node, not once per pod and node. Node objects do not come, go or change within a step: one FilterCache serves
+    one node list."""
 
     def __init__(self) -> None:
         self._passed: dict[str, dict[str, bool]] = {}
@@ -378,7 +379,7 @@ def _schedule(
         verdicts.update((n.name, {plugin: status}) for n in nodes)
         message = prefilter_message(len(nodes), status)
         return Decision(None, message, verdicts, {}, {}, Status(Code.UNSCHEDULABLE, (message,)))
-    find = len(nodes) if find is None else find
+    find = len(nodes) if find is None else max(find, 1)
     node_only = profile.node_only_filters
     others = [p for p, pre in profile.pod_filters if explain or not _skips(p, pre, pod, state)]
     extra = _nominated(profile, pod, nominated, state)  # None in the common case: no per-node work then

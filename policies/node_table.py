@@ -45,6 +45,7 @@ class NodeTable:
     def __init__(self) -> None:
         self.rows = np.zeros((0, ROW_LENGTH), dtype=np.int64)
         self.size = 0  # nodes in the table
+        self.membership = 0  # counts the nodes added and removed: a node list knows whether it is still all of them
         self._nodes: list[NodeInfo | None] = []
         self._changed: set[int] = set()
         self._inexact: set[int] = set()  # rows too big for int64 arithmetic: their lists are read node by node
@@ -57,6 +58,7 @@ class NodeTable:
         self._nodes.append(node)
         self._changed.add(node.slot)
         self.size += 1
+        self.membership += 1
 
     def remove(self, node: NodeInfo) -> None:
         self._nodes[node.slot] = None
@@ -64,6 +66,7 @@ class NodeTable:
             slots.discard(node.slot)
         node.table, node.slot = None, -1
         self.size -= 1
+        self.membership += 1
 
     def changed(self, slot: int) -> None:
         self._changed.add(slot)
@@ -103,13 +106,18 @@ class NodeTable:
 
 
 class NodeList(list[NodeInfo]):
-    """Nodes of a NodeTable, in order, with the slots of their rows. `whole`: all of the table's nodes."""
+    """Nodes of a NodeTable, in order, with the slots of their rows."""
 
     def __init__(self, nodes: Iterable[NodeInfo], table: NodeTable, slots: Slots | None = None) -> None:
         super().__init__(nodes)
         self.table = table
         self.slots: Slots = np.array([n.slot for n in self], dtype=np.intp) if slots is None else slots
-        self.whole = len(self) == table.size
+        self._all = table.membership if len(self) == table.size else None  # the membership it was all of
+
+    @property
+    def whole(self) -> bool:
+        """All of the table's nodes, still."""
+        return self._all == self.table.membership
 
     def subset(self, positions: Slots) -> NodeList:
         return NodeList([self[i] for i in positions], self.table, self.slots[positions])

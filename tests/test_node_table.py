@@ -86,3 +86,12 @@ def test_the_marked_nodes_follow_their_pods_and_taints() -> None:
     assert not nodes_with(WITH_ANTI_AFFINITY_PODS, listed) and not nodes_with(PREFER_NO_SCHEDULE, listed)
     # Some of the table's nodes: looked for among those only.
     assert [n.name for n in nodes_with(WITH_AFFINITY_PODS, listed.subset(np.array([0])))] == []
+
+
+def test_a_list_made_before_the_nodes_changed_is_no_longer_all_of_them() -> None:
+    soft = node_info(node("soft", taints=[taint("k", "PreferNoSchedule")]))
+    table, listed = table_of(node_info(node("a")), soft)
+    table.remove(soft)
+    table.add(node_info(node("b")))
+    assert len(listed) == table.size and not listed.whole
+    assert [n.name for n in nodes_with(PREFER_NO_SCHEDULE, listed)] == ["soft"]  # looked for in the list itself
