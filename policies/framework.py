@@ -220,11 +220,15 @@ class NodeInfo:
     slot: int = -1
     # What the resource filters and scores read of every node, as one row (ROW), kept with the counters.
     row: tuple[int, ...] = field(init=False)
+    # What a policy derived from this node as it is now (e.g. how many of its pods match a selector), for the
+    # next pods to reuse: emptied whenever the node changes.
+    memo: dict[Any, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.set_facts(self.facts)
 
     def _sync(self) -> None:
+        self.memo = {}
         allocatable, requested, nonzero = self.allocatable, self.requested, self.nonzero_requested
         self.row = (
             *(allocatable.get(r, 0) for r in ROW_RESOURCES),

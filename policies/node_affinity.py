@@ -66,6 +66,11 @@ def required_terms(pod: V1Pod) -> Sequence[V1NodeSelectorTerm] | None:
     return None if required is None else (required.node_selector_terms or [])
 
 
+def admits_all(pod: V1Pod) -> bool:
+    """The pod has neither a nodeSelector nor required node affinity: `matches` holds for every node."""
+    return not (pod.spec.node_selector if pod.spec else None) and required_terms(pod) is None
+
+
 def matches(pod: V1Pod, node: NodeInfo) -> bool:
     selector = (pod.spec.node_selector if pod.spec else None) or {}
     if any(node.labels.get(k) != v for k, v in selector.items()):

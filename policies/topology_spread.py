@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from kubernetes.client import V1LabelSelector, V1LabelSelectorRequirement, V1Pod
@@ -46,9 +46,11 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
+from policies.node_affinity import admits_all as node_affinity_admits_all
 from policies.node_affinity import matches as node_affinity_matches
 from policies.taint_toleration import FILTERED_EFFECTS, untolerated
 
+SPREAD = "PodTopologySpread"
 MISMATCH = "node(s) didn't match pod topology spread constraints"
 MISSING_LABEL = f"{MISMATCH} (missing required label)"
 DO_NOT_SCHEDULE, SCHEDULE_ANYWAY = "DoNotSchedule", "ScheduleAnyway"
@@ -69,6 +71,11 @@ class Constraint:
     min_domains: int = 1
     honor_node_affinity: bool = True
     honor_taints: bool = False
+    # The selector as text: what a node's count of matching pods is remembered under (`_matching_pods`).
+    selected: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "selected", repr(self.selector))
 
 
 def constraints(pod: V1Pod, when_unsatisfiable: str) -> list[Constraint]:
@@ -93,50 +100,62 @@ def constraints(pod: V1Pod, when_unsatisfiable: str) -> list[Constraint]:
     return out
 
 
-def _included(pod: V1Pod, node: NodeInfo, constraint: Constraint) -> bool:
-    if constraint.honor_node_affinity and not node_affinity_matches(pod, node):
-        return False
-    return not (constraint.honor_taints and untolerated(pod, node.taints, FILTERED_EFFECTS))
-
-
 def _matching_pods(node: NodeInfo, constraint: Constraint, namespace: str) -> int:
-    # kube's countPodsMatchSelector counts nothing for an empty selector, though the pod itself matches it.
-    if labels.is_empty(constraint.selector):
-        return 0
-    return sum(
-        1
-        for p in node.pods.values()
-        if not p.deleting and p.namespace == namespace and labels.matches(constraint.selector, p.labels)
-    )
+    """Remembered on the node until it changes: the next pods of a workload count the same pods again."""
+    key = (SPREAD, namespace, constraint.selected)
+    count: int | None = node.memo.get(key)
+    if count is None:
+        # kube's countPodsMatchSelector counts nothing for an empty selector, though the pod itself matches it.
+        count = node.memo[key] = (
+            0
+            if labels.is_empty(constraint.selector)
+            else sum(
+                1
+                for p in node.pods.values()
+                if not p.deleting and p.namespace == namespace and labels.matches(constraint.selector, p.labels)
+            )
+        )
+    return count
 
 
-def _count(
-    pod: V1Pod,
-    cs: Sequence[Constraint],
-    node: NodeInfo,
-    counts: list[Counter[str]],
-    sign: int = 1,
-    *,
-    require_all: bool = True,
-) -> None:
-    """Add (or with sign -1 take away) one node's matching pods to the per-domain counts."""
-    if require_all and not all(c.key in node.labels for c in cs):
-        return
-    namespace = labels.pod_namespace(pod)
-    for i, c in enumerate(cs):
-        if c.key in node.labels and _included(pod, node, c):
-            counts[i][node.labels[c.key]] += sign * _matching_pods(node, c, namespace)
+class _Counting:
+    """Counts one pod's constraints' matching pods per domain, node by node (with sign -1: takes a node's away).
+    Only nodes with every constraint's key count (`require_all`; else each constraint counts the nodes with its
+    own key, as kube does for its system defaults), and of those, the ones its node inclusion policies admit."""
+
+    def __init__(self, pod: V1Pod, cs: Sequence[Constraint], require_all: bool = True) -> None:
+        self.pod, self.cs, self.require_all = pod, cs, require_all
+        self.namespace = labels.pod_namespace(pod)
+        self.keys = [c.key for c in cs]
+        # Per constraint: every node is admitted (no node affinity to honour, taints ignored), so the per-node
+        # check can be left out.
+        everywhere = node_affinity_admits_all(pod)
+        self.admitted = [(everywhere or not c.honor_node_affinity) and not c.honor_taints for c in cs]
+
+    def add(self, node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
+        node_labels = node.labels
+        if self.require_all and not all(k in node_labels for k in self.keys):
+            return
+        for i, c in enumerate(self.cs):
+            domain = node_labels.get(c.key)
+            if domain is not None and (self.admitted[i] or self._included(node, c)):
+                counts[i][domain] += sign * _matching_pods(node, c, self.namespace)
+
+    def _included(self, node: NodeInfo, constraint: Constraint) -> bool:
+        if constraint.honor_node_affinity and not node_affinity_matches(self.pod, node):
+            return False
+        return not (constraint.honor_taints and untolerated(self.pod, node.taints, FILTERED_EFFECTS))
 
 
 def domain_counts(
     pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo], require_all: bool = True
 ) -> list[Counter[str]]:
-    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0.
-    `require_all`: only nodes carrying every constraint's key count (else each constraint counts the nodes
-    with its own key, as kube does for its system defaults)."""
+    """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0
+    (see _Counting for which nodes count)."""
     counts: list[Counter[str]] = [Counter() for _ in cs]
+    counting = _Counting(pod, cs, require_all)
     for node in nodes:
-        _count(pod, cs, node, counts, require_all=require_all)
+        counting.add(node, counts)
     return counts
 
 
@@ -157,8 +176,9 @@ def _filter_state(pod: V1Pod, state: CycleState, defaults: Sequence[DefaultConst
             return None
         old, new = state.change
         counts = [Counter(c) for c in s.counts]
-        _count(pod, s.constraints, old, counts, -1)
-        _count(pod, s.constraints, new, counts)
+        counting = _Counting(pod, s.constraints)
+        counting.add(old, counts, -1)
+        counting.add(new, counts)
         return _FilterState(s.constraints, counts, s.self_match)
     cs = constraints(pod, DO_NOT_SCHEDULE) or default_constraints(pod, state.selectors, defaults, DO_NOT_SCHEDULE)
     if not cs:
