@@ -11,10 +11,17 @@ import pytest
 from kubernetes.client import V1Pod
 
 from policies.algorithm import schedule
-from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, Profile, WorkloadSelectors
+from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, PodInfo, Profile, WorkloadSelectors
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
-from policies.topology_spread import MISMATCH, MISSING_LABEL, PodTopologySpread, system_default_constraints
+from policies.topology_spread import (
+    MISMATCH,
+    MISSING_LABEL,
+    PodTopologySpread,
+    constraints,
+    domain_counts,
+    system_default_constraints,
+)
 from tests.builders import (
     HOSTNAME,
     ZONE,
@@ -353,3 +360,19 @@ def test_system_defaults_score_nodes_without_a_zone_on_their_hostname() -> None:
     # raw: hostname weight log(4 + 2), zone weight log(3 + 2), plus maxSkew - 1 each: a=2*1.79+2+2*1.61+4=12.8→13,
     # b=1.79+2+1.61+4=9.4→9, c=6, d=1.79+2=3.8→4; normalised (max + min - s) * 100 // max.
     assert by_node == {"a": 30, "b": 61, "c": 84, "d": 100}
+
+
+def test_a_nodes_remembered_count_follows_its_pods() -> None:
+    """The count of matching pods a node remembers (NodeInfo.memo) is dropped by every change of the node."""
+    wanted = pod("new", labels={"app": "web"}, spread=[spread(ZONE, 1, match={"app": "web"})])
+    cs = constraints(wanted, "DoNotSchedule")
+    a = node_with_pods("a", labels={ZONE: "z1"}, pods=[pod("web-1", labels={"app": "web"})])
+    assert domain_counts(wanted, cs, [a]) == [{"z1": 1}]
+    a.add_pod(PodInfo.of(pod("web-2", labels={"app": "web"}), "a"))
+    assert domain_counts(wanted, cs, [a]) == [{"z1": 2}]
+    a.add_pod(PodInfo.of(pod("web-2", labels={"app": "db"}), "a"))  # relabelled: the same pod again
+    assert domain_counts(wanted, cs, [a]) == [{"z1": 1}]
+    a.remove_pod(PodInfo.of(pod("web-1"), "a").uid)
+    assert domain_counts(wanted, cs, [a]) == [{"z1": 0}]
+    other = pod("new", namespace="other", labels={"app": "web"}, spread=[spread(ZONE, 1, match={"app": "web"})])
+    assert domain_counts(other, constraints(other, "DoNotSchedule"), [a]) == [{"z1": 0}]
