@@ -14,8 +14,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Queue
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -482,30 +482,38 @@ def call_quietly(fn: Callable[..., _T], pod: V1Pod | PodRef, *args: Any) -> _T |
 
 
 class Reporter:
-    """The threads that post events and PodScheduled conditions, so that binds never wait behind them. At most
-    `backlog` reports wait for a thread (a caller waits beyond that): a crash loses no more than those and the
-    ones being posted. `close` posts everything submitted before returning."""
+    """The threads that post FailedScheduling events, PodScheduled conditions and preemption's writes, so that
+    they never wait behind binds. At most `backlog` reports wait for a thread (a caller waits beyond that): a
+    crash loses no more than those and the ones being posted. `close` posts everything submitted before
+    returning. A report that raises is logged."""
 
     def __init__(self, threads: int, backlog: int) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="report")
-        self._room = threading.BoundedSemaphore(threads + backlog)
+        self._waiting: Queue[tuple[Callable[..., object], tuple[Any, ...]] | None] = Queue(maxsize=backlog)
+        self._threads = [threading.Thread(target=self._run, name=f"report-{i}", daemon=True) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
-        self._room.acquire()
-        self._pool.submit(fn, *args).add_done_callback(lambda _: self._room.release())
+        self._waiting.put((fn, args))
+
+    def _run(self) -> None:
+        while (report := self._waiting.get()) is not None:
+            fn, args = report
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("%s failed", getattr(fn, "__name__", "a report"))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for _ in self._threads:
+            self._waiting.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
-def report_bound(api: Api, pod: V1Pod, node: str, send: Reporter | None = None) -> None:
+def report_bound(api: Api, pod: V1Pod, node: str) -> None:
     """What a bind reports, from the daemon and the bind command alike: the user's `Bound ns/pod -> node` line
-    and kube-scheduler's Scheduled event (best effort), posted by `send` when given (the daemon's event
-    senders: a bind thread never waits behind an event), else at once."""
+    and kube-scheduler's Scheduled event (best effort)."""
     key = str(PodRef.of(pod))
     log.info("Bound %s -> %s", key, node, extra={"pod": key, "node": node, "result": "bound"})
-    message = f"Successfully assigned {key} to {node}"
-    if send is None:
-        call_quietly(api.event, pod, "Normal", "Scheduled", message)
-    else:
-        send.submit(call_quietly, api.event, pod, "Normal", "Scheduled", message)
+    call_quietly(api.event, pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
