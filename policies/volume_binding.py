@@ -206,21 +206,25 @@ class VolumeBinding(PreFilterSkip, PreFilter):
         return not has_claims(pod)
 
     def prefilter(self, pod: V1Pod, state: CycleState) -> Status:
-        if not has_claims(pod):
-            return SUCCESS
-        volumes = state.volumes
-        claims = state.memo(_CLAIMS, lambda: pod_volume_claims(pod, volumes))
+        claims = _claims(pod, state)
         return claims if isinstance(claims, Status) else SUCCESS
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        if not has_claims(pod):
+        claims = _claims(pod, state)
+        if claims is None:
             return SUCCESS
-        volumes = state.volumes
-        claims = state.memo(_CLAIMS, lambda: pod_volume_claims(pod, volumes))
         if isinstance(claims, Status):
             return claims
-        found = pod_volumes(claims, node, volumes)
+        found = pod_volumes(claims, node, state.volumes)
         return found if isinstance(found, Status) else SUCCESS
+
+
+def _claims(pod: V1Pod, state: CycleState) -> PodVolumeClaims | Status | None:
+    """The pod's claims sorted out, once per pod; None for a pod without claims."""
+    if not has_claims(pod):
+        return None
+    volumes = state.volumes
+    return state.memo(_CLAIMS, lambda: pod_volume_claims(pod, volumes))
 
 
 def volume_plan(pod: V1Pod, node: NodeInfo, volumes: VolumeObjects) -> PodVolumes:

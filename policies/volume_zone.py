@@ -31,6 +31,14 @@ _GA = {BETA_ZONE: ZONE, BETA_REGION: REGION}
 _TOPOLOGIES: Key[tuple[tuple[str, frozenset[str]], ...] | Status] = Key("VolumeZone topologies", pod_only=True)
 
 
+def _topologies(pod: V1Pod, state: CycleState) -> tuple[tuple[str, frozenset[str]], ...] | Status:
+    """The pod's volumes' topologies, once per pod (none for a pod without claims)."""
+    if not _pvc_names(pod):
+        return ()
+    volumes = state.volumes
+    return state.memo(_TOPOLOGIES, lambda: pod_topologies(pod, volumes))
+
+
 def _pvc_names(pod: V1Pod) -> list[str]:
     volumes = (pod.spec.volumes if pod.spec else None) or ()
     return [v.persistent_volume_claim.claim_name or "" for v in volumes if v.persistent_volume_claim is not None]
@@ -76,24 +84,15 @@ class VolumeZone(PreFilterSkip, PreFilter):
     node_only: ClassVar[bool] = False
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        if not _pvc_names(pod):
-            return True
-        volumes = state.volumes
-        topologies = state.memo(_TOPOLOGIES, lambda: pod_topologies(pod, volumes))
+        topologies = _topologies(pod, state)
         return not isinstance(topologies, Status) and not topologies
 
     def prefilter(self, pod: V1Pod, state: CycleState) -> Status:
-        if not _pvc_names(pod):
-            return SUCCESS
-        volumes = state.volumes
-        topologies = state.memo(_TOPOLOGIES, lambda: pod_topologies(pod, volumes))
+        topologies = _topologies(pod, state)
         return topologies if isinstance(topologies, Status) else SUCCESS
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        if not _pvc_names(pod):
-            return SUCCESS
-        volumes = state.volumes
-        topologies = state.memo(_TOPOLOGIES, lambda: pod_topologies(pod, volumes))
+        topologies = _topologies(pod, state)
         if isinstance(topologies, Status):
             return topologies
         labels = node.labels
