@@ -201,12 +201,7 @@ class FilterCache:
     one node list."""
 
     def __init__(self) -> None:
-        self._passed: dict[str, dict[str, bool]] = {}
         self._masks: dict[str, npt.NDArray[np.bool_]] = {}
-
-    def verdicts(self, pod: V1Pod) -> dict[str, bool]:
-        """By node name, filled in as nodes are tried."""
-        return self._passed.setdefault(_shape(pod), {})
 
     def mask(self, pod: V1Pod, compute: Callable[[], npt.NDArray[np.bool_]]) -> npt.NDArray[np.bool_]:
         """For every node of the step's node list at once."""
@@ -450,11 +445,7 @@ def _feasible(
     count = len(nodes)
     if not count:
         return [], 0
-
-    def node_only() -> npt.NDArray[np.bool_]:
-        return np.fromiter((_passes(profile.node_only_filters, pod, n, state) for n in nodes), np.bool_, count)
-
-    passing = cache.mask(pod, node_only) if cache is not None else node_only()
+    passing = _node_only(profile, pod, nodes, state, cache)
     one_by_one = []
     for plugin in others:
         if (batch := profile.batch_filters.get(plugin.name)) is None:
@@ -494,7 +485,7 @@ def _feasible_one_by_one(
 ) -> tuple[list[NodeInfo], int]:
     """Filtering node by node from `start` until `find` nodes pass, for a pod that must leave room for nominated
     pods, and for `explain` (`verdicts`: every filter's verdict on every node examined is put there)."""
-    cached = cache.verdicts(pod) if cache is not None else {}
+    node_only = _node_only(profile, pod, nodes, state, cache) if verdicts is None else None
     feasible: list[NodeInfo] = []
     examined = 0
     for i in range(len(nodes)):
@@ -508,11 +499,9 @@ def _feasible_one_by_one(
             verdicts[node.name] = verdict
             ok = all(s.ok for s in verdict.values())
         else:
-            known = cached.get(node.name)
-            if known is None:
-                known = cached[node.name] = _passes(profile.node_only_filters, pod, node, state)
             ok = (
-                known
+                node_only is not None  # always, here: only `explain` goes without
+                and bool(node_only[index])
                 and _passes(others, pod, node, state)
                 and (extra is None or extra.passes(others, pod, nodes, index, state))
             )
@@ -521,6 +510,17 @@ def _feasible_one_by_one(
             if len(feasible) >= find:
                 break
     return feasible, examined
+
+
+def _node_only(
+    profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState, cache: FilterCache | None
+) -> npt.NDArray[np.bool_]:
+    """Whether each node passes the node-only filters: from the step's FilterCache when there is one."""
+
+    def judge() -> npt.NDArray[np.bool_]:
+        return np.fromiter((_passes(profile.node_only_filters, pod, n, state) for n in nodes), np.bool_, len(nodes))
+
+    return cache.mask(pod, judge) if cache is not None else judge()
 
 
 def _own_nomination(pod: V1Pod, nodes: Sequence[NodeInfo]) -> int | None:

@@ -468,7 +468,7 @@ class BatchScore(Protocol):
     per-node arithmetic that runs for every pod and scored node, where a call per node is most of the cost."""
 
     @abstractmethod
-    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> Scores | list[float]: ...
+    def score_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> Scores: ...
 
 
 Scores = npt.NDArray[np.float64]  # one score per node, in the nodes' order

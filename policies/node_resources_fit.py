@@ -11,7 +11,7 @@ score policies of their own (our original names), the same formulas on cpu and m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -156,14 +156,6 @@ class NodeResourcesFit(BatchScore, BatchFilter):
         for resource, need in state.memo(_REQUESTS, lambda: _fit_requests(pod)):
             passes &= ~_short(need, *_columns(nodes, table, resource))
         return passes
-
-
-def requested_fractions(
-    requested: Mapping[str, int], allocatable: Mapping[str, int], resources: Sequence[str] = (CPU, MEMORY)
-) -> list[float]:
-    """requested / allocatable per resource, capped at 1. Resources the node has none of are left out, as
-    kube's resource_allocation.go does, rather than counted as full."""
-    return [min(requested.get(r, 0) / allocatable[r], 1.0) for r in resources if allocatable.get(r, 0) > 0]
 
 
 def _columns(
