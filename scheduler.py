@@ -69,7 +69,7 @@ RESYNC_SECONDS = 30.0  # watch mode: the longest sleep (the queue's periodic flu
 # Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
 # a decision's view of the cluster can be.
 STEP_PODS = 256
-REPORT_THREADS = 4  # posting events and PodScheduled conditions
+REPORT_THREADS = 4  # posting FailedScheduling events, PodScheduled conditions and preemption's writes
 
 
 # --- the scheduler ----------------------------------------------------------------------------------------
