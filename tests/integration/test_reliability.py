@@ -39,6 +39,7 @@ from kubernetes import client
 from local_cluster import CLUSTER, start_cluster, stop_cluster
 from prometheus_client.parser import text_string_to_metric_families
 
+import connections
 import kubeapi
 from tests.integration.conftest import (
     ROOT,
@@ -901,3 +902,91 @@ def test_a_connection_dropped_during_the_tls_handshake_is_retried(
     # How the drop surfaces depends on where the handshake was cut: the client's status 0 (SSLError) or urllib3's
     # ProtocolError (connection reset); both are connection failures, and both are retried.
     assert all(", retrying: HTTP 0 " in m or ", retrying: ProtocolError(" in m for m in retried), retried
+
+
+def through_proxy(env: Env, tmp_path: Path, port: int, **cluster: str) -> kubeapi.Api:
+    """An Api whose kubeconfig points at `port` on 127.0.0.1 (the API server's certificate names that address),
+    with `cluster` fields added to its cluster entry."""
+    document = yaml.safe_load(Path(env.cluster.kubeconfig).read_text())
+    for entry in document["clusters"]:
+        entry["cluster"].update(server=f"https://127.0.0.1:{port}", **cluster)
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(document))
+    return kubeapi.Api(kubeapi.load_client(str(tmp_path / "kubeconfig")), component="test", instance="test")
+
+
+def upstream_of(env: Env) -> tuple[str, int]:
+    upstream = urllib.parse.urlsplit(env.core.api_client.configuration.host)
+    return upstream.hostname or "", upstream.port or 0
+
+
+def test_a_write_whose_connection_drops_during_the_tls_handshake_is_retried(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for the scheduler's own requests (bindings, events, lists: a kept-alive connection per thread,
+    connections.py): the failed connection is dropped and the retry opens a new one."""
+    pod = env.pod("p")
+    node = env.node("n")
+    connections: list[socket.socket] = []
+
+    def drop_two(connection: socket.socket) -> None:
+        connections.append(connection)
+        if len(connections) <= 2:
+            connection.close()
+        else:
+            forward(connection, upstream_of(env))
+
+    with listening() as proxy:
+        accept_forever(proxy, drop_two)
+        api = through_proxy(env, tmp_path, proxy.getsockname()[1])
+        with caplog.at_level(logging.WARNING, logger="my-scheduler"):
+            assert api.bind(pod, node) == (kubeapi.BindResult.BOUND, "")
+    assert len(connections) == 3
+    assert [r.getMessage().split(", retrying: ")[0] for r in caplog.records] == [
+        "post_binding failed (attempt 1/8)",
+        "post_binding failed (attempt 2/8)",
+    ]
+    assert env.node_of("p") == node
+
+
+def test_a_kept_alive_connection_the_server_closed_is_opened_again(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API server closes idle connections (after 90 s, or when it restarts): the next request on one fails,
+    is retried once on a new connection, and gets its answer."""
+    node = env.node("n")
+    accepted: list[socket.socket] = []
+
+    def keep(connection: socket.socket) -> None:
+        accepted.append(connection)
+        forward(connection, upstream_of(env))
+
+    with listening() as proxy:
+        accept_forever(proxy, keep)
+        api = through_proxy(env, tmp_path, proxy.getsockname()[1])
+
+        def names() -> list[str]:
+            return [n["metadata"]["name"] for n in api.list_page("Node", "", 1000, None)["items"]]
+
+        assert node in names()
+        accepted[0].shutdown(socket.SHUT_RDWR)  # the proxy closes it, as the server would
+        with caplog.at_level(logging.WARNING, logger="my-scheduler"):
+            assert node in names()
+    assert len(accepted) == 2
+    assert [r.getMessage().split(", retrying: ")[0] for r in caplog.records] == ["list_page failed (attempt 1/8)"]
+
+
+def test_a_configuration_the_kept_alive_connections_do_not_serve_goes_through_the_clients_pool(
+    env: Env, tmp_path: Path
+) -> None:
+    """A kubeconfig with a `tls-server-name` (or a proxy): connections.usable says no, and the same requests go
+    through the client's urllib3 pool, with that name checked against the server's certificate."""
+    pod = env.pod("p")
+    node = env.node("n")
+    api = through_proxy(env, tmp_path, upstream_of(env)[1], **{"tls-server-name": "kubernetes"})
+    assert not connections.usable(api.core.api_client.configuration)
+    assert api.bind(pod, node) == (kubeapi.BindResult.BOUND, "")
+    api.event(pod, "Normal", "Scheduled", f"Successfully assigned {env.namespace}/p to {node}")
+    assert [e.message for e in env.events("Scheduled")] == [f"Successfully assigned {env.namespace}/p to {node}"]
+    wrong = through_proxy(env, tmp_path, upstream_of(env)[1], **{"tls-server-name": "not-the-server"})
+    with pytest.raises(Exception, match=r"certificate|hostname"):
+        wrong.list_page("Node", "", 1, None)
