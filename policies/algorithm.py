@@ -5,7 +5,7 @@ feasible ones, pick the best; or say why no node fits, in kube-scheduler's words
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ from policies.framework import (
     as_error,
     normalise,
 )
-from policies.node_table import subset
+from policies.node_table import subset, window
 
 
 class PluginError(Exception):
@@ -439,35 +439,46 @@ def _feasible(
     find: int,
     start: int,
 ) -> tuple[Sequence[NodeInfo], int]:
-    """The daemon's filtering: the node-only filters' verdicts for every node (once per pod shape and step) and
-    the batch filters' for every node at once, then the other pod filters node by node from `start` (rotating)
-    until `find` nodes pass, as kube examines them. (The feasible nodes, how many nodes were examined.)"""
+    """The daemon's filtering: the node-only filters' verdicts for every node (once per pod shape and step), then
+    from `start` (rotating) a WINDOW of nodes at a time the batch filters' verdicts on all of them at once and
+    the other pod filters' node by node, until `find` nodes pass, as kube examines them. (The feasible nodes,
+    how many nodes were examined.)"""
     count = len(nodes)
     if not count:
         return [], 0
-    passing = _node_only(profile, pod, nodes, state, cache)
-    one_by_one = []
-    for plugin in others:
-        if (batch := profile.batch_filters.get(plugin.name)) is None:
-            one_by_one.append(plugin)
-            continue
-        try:
-            passing = passing & batch.filter_all(pod, nodes, state)
-        except Exception as e:  # any exception from a plugin is its bug, reported as a Status
-            raise PluginError(as_error(plugin.name, "filter", e)) from e
-    order = (np.arange(count) + start) % count
-    candidates = order[passing[order]]
-    if one_by_one:
-        chosen: list[int] = []
-        for position in candidates.tolist():
-            if _passes(one_by_one, pod, nodes[position], state):
-                chosen.append(position)
+    node_only = _node_only(profile, pod, nodes, state, cache)
+    batches = [(p, batch) for p in others if (batch := profile.batch_filters.get(p.name)) is not None]
+    one_by_one = [p for p in others if p.name not in profile.batch_filters]
+    chosen: list[int] = []
+    for low, high in _windows(start, count):
+        passing = node_only[low:high]
+        some = window(nodes, low, high)
+        for plugin, batch in batches:
+            try:
+                passing = passing & batch.filter_all(pod, some, state)
+            except Exception as e:  # any exception from a plugin is its bug, reported as a Status
+                raise PluginError(as_error(plugin.name, "filter", e)) from e
+        hits = (np.flatnonzero(passing) + low).tolist()
+        if not one_by_one:
+            chosen += hits[: find - len(chosen)]
+        for at in hits if one_by_one else ():  # in order, until enough pass
+            if _passes(one_by_one, pod, nodes[at], state):
+                chosen.append(at)
                 if len(chosen) >= find:
                     break
-    else:
-        chosen = candidates[:find].tolist()
-    examined = (chosen[-1] - start) % count + 1 if len(chosen) >= find else count
-    return subset(nodes, np.array(chosen, dtype=np.intp)), examined
+        if len(chosen) >= find:
+            return subset(nodes, np.array(chosen, dtype=np.intp)), (chosen[-1] - start) % count + 1
+    return subset(nodes, np.array(chosen, dtype=np.intp)), count
+
+
+WINDOW = 500  # nodes judged at once: numpy keeps the GIL through arithmetic on at most 500 elements (node_table.Rows)
+
+
+def _windows(start: int, count: int) -> Iterator[tuple[int, int]]:
+    """Positions start..count-1 then 0..start-1, as (low, high) slices of at most WINDOW."""
+    for low, high in ((start, count), (0, start)):
+        for at in range(low, high, WINDOW):
+            yield at, min(at + WINDOW, high)
 
 
 def _feasible_one_by_one(

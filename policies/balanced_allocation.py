@@ -66,8 +66,8 @@ class NodeResourcesBalancedAllocation(BatchScore):
         if not cpu and not memory:
             return np.zeros(len(nodes))
         table = rows(nodes, state)
-        cpu_capacity, memory_capacity = table[:, ALLOCATABLE], table[:, ALLOCATABLE + 1]
-        cpu_used, memory_used = table[:, REQUESTED], table[:, REQUESTED + 1]
+        cpu_capacity, memory_capacity = table[ALLOCATABLE], table[ALLOCATABLE + 1]
+        cpu_used, memory_used = table[REQUESTED], table[REQUESTED + 1]
         both = (cpu_capacity > 0) & (memory_capacity > 0)  # else one fraction or none: no deviation either way
         cpu_capacity, memory_capacity = np.where(both, cpu_capacity, 1), np.where(both, memory_capacity, 1)
 

@@ -37,7 +37,7 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
-from policies.node_table import ints, rows
+from policies.node_table import Rows, ints, rows
 from policies.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
@@ -159,14 +159,14 @@ class NodeResourcesFit(BatchScore, BatchFilter):
 
 
 def _columns(
-    nodes: Sequence[NodeInfo], table: npt.NDArray[Any], resource: str, used_from: int = REQUESTED
+    nodes: Sequence[NodeInfo], table: Rows, resource: str, used_from: int = REQUESTED
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """What the nodes have of `resource` and what their pods request (`used_from`: REQUESTED, or NONZERO for
     cpu and memory with the scoring defaults), as arrays: from the rows (`table`) for the resources they hold,
     other resources read node by node."""
     if resource in ROW_RESOURCES:
         i = ROW_RESOURCES.index(resource)
-        return table[:, ALLOCATABLE + i], table[:, used_from + i]
+        return table[ALLOCATABLE + i], table[used_from + i]
     return ints([n.allocatable.get(resource, 0) for n in nodes]), ints([n.requested.get(resource, 0) for n in nodes])
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.framework import ALLOCATABLE, NONZERO, REQUESTED, NodeFacts, NodeInfo, PodInfo
+from policies.framework import ALLOCATABLE, NONZERO, REQUESTED, ROW_LENGTH, NodeFacts, NodeInfo, PodInfo
 from policies.node_table import (
     PREFER_NO_SCHEDULE,
     WITH_AFFINITY_PODS,
     WITH_ANTI_AFFINITY_PODS,
     NodeList,
     NodeTable,
+    Rows,
     nodes_with,
     rows,
 )
@@ -27,21 +28,25 @@ def table_of(*nodes: NodeInfo) -> tuple[NodeTable, NodeList]:
     return table, NodeList(nodes, table)
 
 
+def columns(table: Rows) -> list[list[int]]:
+    return [table[k].tolist() for k in range(ROW_LENGTH)]
+
+
 def test_the_rows_follow_every_change_of_the_nodes() -> None:
     a, b = node_info(node("a", cpu="4", memory="8Gi")), node_info(node("b", cpu="2", memory="4Gi"))
     _, listed = table_of(a, b)
-    assert rows(listed)[:, ALLOCATABLE].tolist() == [4000, 2000]
+    assert rows(listed)[ALLOCATABLE].tolist() == [4000, 2000]
     a.add_pod(PodInfo.of(pod("p", cpu="500m", memory="1Gi"), "a"))
     b.add_pod(PodInfo.of(pod("q"), "b"))  # no requests: only the scoring defaults count
     table = rows(listed)
-    assert table[:, REQUESTED].tolist() == [500, 0]
-    assert table[:, REQUESTED + 2].tolist() == [1, 1]  # pods
-    assert table[:, NONZERO].tolist() == [500, 100]
-    assert table[:, NONZERO + 1].tolist() == [1024 * Mi, 200 * Mi]
+    assert table[REQUESTED].tolist() == [500, 0]
+    assert table[REQUESTED + 2].tolist() == [1, 1]  # pods
+    assert table[NONZERO].tolist() == [500, 100]
+    assert table[NONZERO + 1].tolist() == [1024 * Mi, 200 * Mi]
     a.remove_pod(PodInfo.of(pod("p"), "a").uid)
     a.set_facts(NodeFacts.of(node("a", cpu="8")))
-    assert rows(listed)[0, ALLOCATABLE] == 8000 and rows(listed)[0, REQUESTED] == 0
-    np.testing.assert_array_equal(rows(listed), rows(list(listed)))  # the same as reading the nodes
+    assert rows(listed)[ALLOCATABLE][0] == 8000 and rows(listed)[REQUESTED][0] == 0
+    assert columns(rows(listed)) == columns(rows(list(listed)))  # the same as reading the nodes
 
 
 def test_a_removed_node_leaves_the_table_and_its_slot_is_not_reused() -> None:
@@ -52,8 +57,8 @@ def test_a_removed_node_leaves_the_table_and_its_slot_is_not_reused() -> None:
     c = node_info(node("c", cpu="1"))
     table.add(c)
     assert (a.table, table.size, c.slot) == (None, 2, 2)
-    assert rows(before)[1, ALLOCATABLE] == 2000
-    assert rows(NodeList([b, c], table))[:, ALLOCATABLE].tolist() == [2000, 1000]
+    assert rows(before)[ALLOCATABLE][1] == 2000
+    assert rows(NodeList([b, c], table))[ALLOCATABLE].tolist() == [2000, 1000]
 
 
 def test_a_clone_is_not_in_the_table() -> None:
@@ -61,14 +66,14 @@ def test_a_clone_is_not_in_the_table() -> None:
     _, listed = table_of(a)
     clone = a.clone()
     clone.add_pod(PodInfo.of(pod("p", cpu="1"), "a"))
-    assert clone.table is None and rows(listed)[0, REQUESTED] == 0
+    assert clone.table is None and rows(listed)[REQUESTED][0] == 0
 
 
 def test_quantities_too_big_for_int64_arithmetic_are_read_as_python_ints() -> None:
     huge = node_info(node("huge", cpu=str(10**18)))
     _, listed = table_of(huge, node_info(node("small")))
     table = rows(listed)
-    assert table.dtype == object and table[0, ALLOCATABLE] == 10**21
+    assert table[ALLOCATABLE].dtype == object and table[ALLOCATABLE][0] == 10**21
 
 
 def test_the_marked_nodes_follow_their_pods_and_taints() -> None:

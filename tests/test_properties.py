@@ -8,11 +8,13 @@ node it turns down.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes.client import V1Node, V1Pod
 
+from policies import algorithm
 from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
 from policies.framework import MAX_SCORE, Code, NodeInfo, Profile
@@ -312,14 +314,17 @@ ALL_POLICIES = Profile("all", tuple(f() for f in FILTERS.values()), tuple((s(), 
 
 def check(profile: Profile, the_pod: V1Pod, nodes: list[NodeInfo], find: int, start: int) -> None:
     decision = schedule(profile, the_pod, nodes, find=find, start=start, explain=True)
-    # The daemon's path (masks over all nodes, node-only verdicts cached, the nodes' rows read from the cache's
-    # NodeTable) must choose the same node after examining as many nodes; so must it on a plain list.
+    # The daemon's path (node-only verdicts cached, a window of nodes judged at once, the nodes' rows read from the
+    # cache's NodeTable) must choose the same node after examining as many nodes; so must it on a plain list, and
+    # with windows smaller than the cluster (their edges, and the wrap past the last node).
     table = NodeTable()
     for node in nodes:
         table.add(node)
     fast = schedule(profile, the_pod, NodeList(nodes, table), find=find, start=start, cache=FilterCache())
     plain = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
-    for answer in (decision, fast, plain):
+    with patch.object(algorithm, "WINDOW", 2):
+        narrow = schedule(profile, the_pod, NodeList(nodes, table), find=find, start=start, cache=FilterCache())
+    for answer in (decision, fast, plain, narrow):
         if answer.status.code is Code.ERROR:  # a plugin raised: fail with its traceback
             raise AssertionError(answer.message) from answer.status.error
         assert (answer.node, answer.message, answer.examined) == (decision.node, decision.message, decision.examined)
