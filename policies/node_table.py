@@ -10,7 +10,9 @@ way. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,15 @@ from policies.framework import ROW_LENGTH, CycleState, Key, NodeInfo
 EXACT = 2**53
 
 Slots = npt.NDArray[np.intp]
+TALLIES = 64  # sums kept at once (the oldest is dropped): one per workload's spread constraint, say
+
+
+@dataclass(slots=True)
+class _Tally:
+    counts: Counter[str] = field(default_factory=Counter)  # the sum per domain
+    nodes: Counter[str] = field(default_factory=Counter)  # contributing nodes per domain
+    of: dict[int, tuple[str, int]] = field(default_factory=dict)  # each contributing slot's (domain, count)
+    dirty: set[int] = field(default_factory=set)  # slots changed since the sum was last brought up to date
 
 
 def ints(values: Sequence[Any]) -> npt.NDArray[Any]:
@@ -52,11 +63,12 @@ class NodeTable:
         # Slots of the nodes with pods with pod (anti-)affinity terms; with required anti-affinity; with a
         # PreferNoSchedule taint.
         self._marked: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+        self._tallies: dict[Hashable, _Tally] = {}
 
     def add(self, node: NodeInfo) -> None:
         node.table, node.slot = self, len(self._nodes)
         self._nodes.append(node)
-        self._changed.add(node.slot)
+        self.changed(node.slot)
         self.size += 1
         self.membership += 1
 
@@ -64,12 +76,42 @@ class NodeTable:
         self._nodes[node.slot] = None
         for slots in (self._changed, self._inexact, *self._marked):
             slots.discard(node.slot)
+        for tally in self._tallies.values():
+            tally.dirty.add(node.slot)
         node.table, node.slot = None, -1
         self.size -= 1
         self.membership += 1
 
     def changed(self, slot: int) -> None:
         self._changed.add(slot)
+        for tally in self._tallies.values():
+            tally.dirty.add(slot)
+
+    def tally(self, key: Hashable, contribution: Callable[[NodeInfo], tuple[str, int] | None]) -> Counter[str]:
+        """The sum per domain of what each node contributes (`contribution`: its domain and a count, or None)
+        over the table's nodes, kept up to date: after the first call only the nodes changed since the last one
+        are read again (kube counts every node for every pod, in parallel). `key` names the contribution: the
+        same key, the same function of a node. A domain is present while a node contributes to it, even 0.
+        The caller must not change the Counter."""
+        tally = self._tallies.get(key)
+        if tally is None:
+            if len(self._tallies) >= TALLIES:
+                del self._tallies[next(iter(self._tallies))]
+            tally = self._tallies[key] = _Tally(dirty={n.slot for n in self._nodes if n is not None})
+        for slot in tally.dirty:
+            if (old := tally.of.pop(slot, None)) is not None:
+                domain, count = old
+                tally.counts[domain] -= count
+                tally.nodes[domain] -= 1
+                if not tally.nodes[domain]:
+                    del tally.counts[domain], tally.nodes[domain]
+            node = self._nodes[slot]
+            if node is not None and (new := contribution(node)) is not None:
+                tally.of[slot] = new
+                tally.counts[new[0]] += new[1]
+                tally.nodes[new[0]] += 1
+        tally.dirty.clear()
+        return tally.counts
 
     def current(self) -> bool:
         """Copy the changed rows in. False while some row cannot be held exactly."""

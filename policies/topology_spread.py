@@ -27,6 +27,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 from kubernetes.client import V1LabelSelector, V1LabelSelectorRequirement, V1Pod
@@ -48,6 +49,7 @@ from policies.framework import (
 )
 from policies.node_affinity import admits_all as node_affinity_admits_all
 from policies.node_affinity import matches as node_affinity_matches
+from policies.node_table import NodeList
 from policies.taint_toleration import FILTERED_EFFECTS, untolerated
 
 SPREAD = "PodTopologySpread"
@@ -132,14 +134,20 @@ class _Counting:
         everywhere = node_affinity_admits_all(pod)
         self.admitted = [(everywhere or not c.honor_node_affinity) and not c.honor_taints for c in cs]
 
-    def add(self, node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
-        node_labels = node.labels
+    def contribution(self, node: NodeInfo, i: int) -> tuple[str, int] | None:
+        """What `node` counts for constraint i: its domain and its matching pods, or None when it does not count."""
+        c, node_labels = self.cs[i], node.labels
         if self.require_all and not all(k in node_labels for k in self.keys):
-            return
-        for i, c in enumerate(self.cs):
-            domain = node_labels.get(c.key)
-            if domain is not None and (self.admitted[i] or self._included(node, c)):
-                counts[i][domain] += sign * _matching_pods(node, c, self.namespace)
+            return None
+        domain = node_labels.get(c.key)
+        if domain is None or not (self.admitted[i] or self._included(node, c)):
+            return None
+        return domain, _matching_pods(node, c, self.namespace)
+
+    def add(self, node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
+        for i, domains in enumerate(counts):
+            if (found := self.contribution(node, i)) is not None:
+                domains[found[0]] += sign * found[1]
 
     def _included(self, node: NodeInfo, constraint: Constraint) -> bool:
         if constraint.honor_node_affinity and not node_affinity_matches(self.pod, node):
@@ -151,11 +159,21 @@ def domain_counts(
     pod: V1Pod, cs: Sequence[Constraint], nodes: Sequence[NodeInfo], require_all: bool = True
 ) -> list[Counter[str]]:
     """Matching pods per domain, one Counter per constraint; every eligible domain is present, even at 0
-    (see _Counting for which nodes count)."""
-    counts: list[Counter[str]] = [Counter() for _ in cs]
+    (see _Counting for which nodes count). Over all the cache's nodes, a constraint every node is admitted to
+    reads the sums the cache's table keeps (node_table.tally) instead of counting every node again."""
     counting = _Counting(pod, cs, require_all)
-    for node in nodes:
-        counting.add(node, counts)
+    table = nodes.table if isinstance(nodes, NodeList) and nodes.whole else None
+    counts: list[Counter[str]] = []
+    for i, c in enumerate(cs):
+        if table is not None and counting.admitted[i]:
+            key = (SPREAD, counting.namespace, c.selected, c.key, tuple(counting.keys) if require_all else ())
+            counts.append(Counter(table.tally(key, partial(counting.contribution, i=i))))
+            continue
+        domains: Counter[str] = Counter()
+        for node in nodes:
+            if (found := counting.contribution(node, i)) is not None:
+                domains[found[0]] += found[1]
+        counts.append(domains)
     return counts
 
 

@@ -299,6 +299,41 @@ def test_counts_are_computed_once_per_pod() -> None:
     assert plugin.filter(new_pod, nodes[2], state).ok
 
 
+def test_the_counts_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
+    """Over all the cache's nodes the counts come from its table, updated node by node (node_table.tally): after
+    each change they are what counting every node again gives."""
+    from policies.framework import NodeFacts
+    from policies.node_table import NodeList, NodeTable
+    from tests.builders import node
+
+    nodes = three_zones()
+    table = NodeTable()
+    for n in nodes:
+        table.add(n)
+    new_pod = incoming(ZONE_SKEW_1, spread(HOSTNAME, 1, match=WEB))
+    cs = constraints(new_pod, "DoNotSchedule")
+
+    def check() -> None:
+        kept = domain_counts(new_pod, cs, NodeList([n for n in nodes if n.table is table], table))
+        assert kept == domain_counts(new_pod, cs, [n for n in nodes if n.table is table])
+
+    check()
+    nodes[2].add_pod(PodInfo.of(web("w9", "c"), "c"))  # a matching pod arrives
+    check()
+    nodes[0].remove_pod(PodInfo.of(web("w1", "a"), "a").uid)  # one leaves
+    nodes[1].add_pod(PodInfo.of(pod("other", labels={"app": "db"}), "b"))  # one that does not match
+    check()
+    nodes[1].set_facts(NodeFacts.of(node("b", labels={ZONE: "z3"})))  # b moves to c's zone: z2 is gone
+    check()
+    assert "z2" not in domain_counts(new_pod, cs, NodeList(nodes, table))[0]
+    table.remove(nodes[2])  # c leaves
+    check()
+    d = zone_nodes(d=("z4", [web("w4", "d")]))[0]
+    table.add(d)
+    nodes.append(d)
+    check()
+
+
 # --- kube's system defaults: ScheduleAnyway, maxSkew 3 on the hostname and 5 on the zone -----------------
 
 
