@@ -458,16 +458,12 @@ def _feasible(
                 passing = passing & batch.filter_all(pod, some, state)
             except Exception as e:  # any exception from a plugin is its bug, reported as a Status
                 raise PluginError(as_error(plugin.name, "filter", e)) from e
-        hits = (np.flatnonzero(passing) + low).tolist()
-        if not one_by_one:
-            chosen += hits[: find - len(chosen)]
-        for at in hits if one_by_one else ():  # in order, until enough pass
-            if _passes(one_by_one, pod, nodes[at], state):
-                chosen.append(at)
-                if len(chosen) >= find:
-                    break
-        if len(chosen) >= find:
-            return subset(nodes, np.array(chosen, dtype=np.intp)), (chosen[-1] - start) % count + 1
+        for at in (np.flatnonzero(passing) + low).tolist():
+            if one_by_one and not _passes(one_by_one, pod, nodes[at], state):
+                continue
+            chosen.append(at)
+            if len(chosen) >= find:
+                return subset(nodes, np.array(chosen, dtype=np.intp)), (at - start) % count + 1
     return subset(nodes, np.array(chosen, dtype=np.intp)), count
 
 

@@ -209,9 +209,6 @@ class Rows:
         values = self._source[:, column]
         return values if self._slots is None else values[self._slots]
 
-    def __len__(self) -> int:
-        return len(self._source) if self._slots is None else len(self._slots)
-
 
 _SCORED: Key[Rows] = Key("the scored nodes' rows")
 

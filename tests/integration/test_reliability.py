@@ -865,48 +865,9 @@ def forward(connection: socket.socket, upstream: tuple[str, int]) -> None:
     threading.Thread(target=pump, args=(remote, connection), daemon=True).start()
 
 
-def test_a_connection_dropped_during_the_tls_handshake_is_retried(
-    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A proxy in front of the real API server closes the first two connections before the TLS handshake ends
-    (the client's status 0, transient); the call is retried, each retry logged once, and the third connection
-    gets the answer."""
-    node = env.node("n")
-    upstream = urllib.parse.urlsplit(env.core.api_client.configuration.host)
-    assert upstream.hostname is not None and upstream.port is not None
-    connections: list[socket.socket] = []
-
-    def drop_two(connection: socket.socket) -> None:
-        connections.append(connection)
-        if len(connections) <= 2:
-            connection.close()
-        else:
-            forward(connection, (upstream.hostname or "", upstream.port or 0))
-
-    with listening() as proxy:
-        accept_forever(proxy, drop_two)
-        document = yaml.safe_load(Path(env.cluster.kubeconfig).read_text())
-        for entry in document["clusters"]:  # the API server's certificate names 127.0.0.1, whatever the port
-            entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.getsockname()[1]}"
-        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(document))
-        api = kubeapi.Api(kubeapi.load_client(str(tmp_path / "kubeconfig")), component="test", instance="test")
-        with caplog.at_level(logging.WARNING, logger="my-scheduler"):
-            answer = api.read_node(node)
-    assert answer.metadata is not None and answer.metadata.name == node
-    assert len(connections) == 3
-    retried = [r.getMessage() for r in caplog.records]
-    assert [m.split(", retrying: ")[0] for m in retried] == [
-        "read_node failed (attempt 1/8)",
-        "read_node failed (attempt 2/8)",
-    ], retried
-    # How the drop surfaces depends on where the handshake was cut: the client's status 0 (SSLError) or urllib3's
-    # ProtocolError (connection reset); both are connection failures, and both are retried.
-    assert all(", retrying: HTTP 0 " in m or ", retrying: ProtocolError(" in m for m in retried), retried
-
-
 def through_proxy(env: Env, tmp_path: Path, port: int, **cluster: str) -> kubeapi.Api:
-    """An Api whose kubeconfig points at `port` on 127.0.0.1 (the API server's certificate names that address),
-    with `cluster` fields added to its cluster entry."""
+    """An Api whose kubeconfig points at `port` on 127.0.0.1 (the API server's certificate names that address,
+    whatever the port), with `cluster` fields added to its cluster entry."""
     document = yaml.safe_load(Path(env.cluster.kubeconfig).read_text())
     for entry in document["clusters"]:
         entry["cluster"].update(server=f"https://127.0.0.1:{port}", **cluster)
@@ -919,13 +880,10 @@ def upstream_of(env: Env) -> tuple[str, int]:
     return upstream.hostname or "", upstream.port or 0
 
 
-def test_a_write_whose_connection_drops_during_the_tls_handshake_is_retried(
-    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The same for the scheduler's own requests (bindings, events, lists: a kept-alive connection per thread,
-    connections.py): the failed connection is dropped and the retry opens a new one."""
-    pod = env.pod("p")
-    node = env.node("n")
+@contextmanager
+def dropping_two(env: Env, tmp_path: Path) -> Iterator[tuple[kubeapi.Api, list[socket.socket]]]:
+    """An Api behind a proxy that closes the first two connections before the TLS handshake ends and forwards
+    the others to the real API server; with the connections it accepted."""
     connections: list[socket.socket] = []
 
     def drop_two(connection: socket.socket) -> None:
@@ -937,9 +895,38 @@ def test_a_write_whose_connection_drops_during_the_tls_handshake_is_retried(
 
     with listening() as proxy:
         accept_forever(proxy, drop_two)
-        api = through_proxy(env, tmp_path, proxy.getsockname()[1])
-        with caplog.at_level(logging.WARNING, logger="my-scheduler"):
-            assert api.bind(pod, node) == (kubeapi.BindResult.BOUND, "")
+        yield through_proxy(env, tmp_path, proxy.getsockname()[1]), connections
+
+
+def test_a_connection_dropped_during_the_tls_handshake_is_retried(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The proxy's two dropped connections are the client's status 0 (transient): the call is retried, each retry
+    logged once, and the third connection gets the answer."""
+    node = env.node("n")
+    with dropping_two(env, tmp_path) as (api, connections), caplog.at_level(logging.WARNING, logger="my-scheduler"):
+        answer = api.read_node(node)
+    assert answer.metadata is not None and answer.metadata.name == node
+    assert len(connections) == 3
+    retried = [r.getMessage() for r in caplog.records]
+    assert [m.split(", retrying: ")[0] for m in retried] == [
+        "read_node failed (attempt 1/8)",
+        "read_node failed (attempt 2/8)",
+    ], retried
+    # How the drop surfaces depends on where the handshake was cut: the client's status 0 (SSLError) or urllib3's
+    # ProtocolError (connection reset); both are connection failures, and both are retried.
+    assert all(", retrying: HTTP 0 " in m or ", retrying: ProtocolError(" in m for m in retried), retried
+
+
+def test_a_write_whose_connection_drops_during_the_tls_handshake_is_retried(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for the scheduler's own requests (bindings, events, lists: a kept-alive connection per thread,
+    connections.py): the failed connection is dropped and the retry opens a new one."""
+    pod = env.pod("p")
+    node = env.node("n")
+    with dropping_two(env, tmp_path) as (api, connections), caplog.at_level(logging.WARNING, logger="my-scheduler"):
+        assert api.bind(pod, node) == (kubeapi.BindResult.BOUND, "")
     assert len(connections) == 3
     assert [r.getMessage().split(", retrying: ")[0] for r in caplog.records] == [
         "post_binding failed (attempt 1/8)",
