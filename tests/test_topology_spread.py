@@ -11,9 +11,19 @@ import pytest
 from kubernetes.client import V1Pod
 
 from policies.algorithm import schedule
-from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, PodInfo, Profile, WorkloadSelectors
+from policies.framework import (
+    ClusterObjects,
+    Code,
+    CycleState,
+    NodeFacts,
+    NodeInfo,
+    PodInfo,
+    Profile,
+    WorkloadSelectors,
+)
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
+from policies.node_table import NodeList, NodeTable
 from policies.topology_spread import (
     MISMATCH,
     MISSING_LABEL,
@@ -28,6 +38,7 @@ from tests.builders import (
     expr,
     filter_reasons,
     label_selector,
+    node,
     node_with_pods,
     pod,
     selector,
@@ -302,10 +313,6 @@ def test_counts_are_computed_once_per_pod() -> None:
 def test_the_counts_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
     """Over all the cache's nodes the counts come from its table, updated node by node (node_table.tally): after
     each change they are what counting every node again gives."""
-    from policies.framework import NodeFacts
-    from policies.node_table import NodeList, NodeTable
-    from tests.builders import node
-
     nodes = three_zones()
     table = NodeTable()
     for n in nodes:
@@ -314,8 +321,8 @@ def test_the_counts_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
     cs = constraints(new_pod, "DoNotSchedule")
 
     def check() -> None:
-        kept = domain_counts(new_pod, cs, NodeList([n for n in nodes if n.table is table], table))
-        assert kept == domain_counts(new_pod, cs, [n for n in nodes if n.table is table])
+        held = [n for n in nodes if n.table is table]
+        assert domain_counts(new_pod, cs, NodeList(held, table)) == domain_counts(new_pod, cs, held)
 
     check()
     nodes[2].add_pod(PodInfo.of(web("w9", "c"), "c"))  # a matching pod arrives
