@@ -28,7 +28,7 @@ from policies.framework import (
     as_error,
     normalise,
 )
-from policies.node_table import subset, window
+from policies.node_table import subset, window, zeros
 
 
 class PluginError(Exception):
@@ -138,7 +138,7 @@ def run_scores(
     """Weighted totals per node, and each plugin's normalised (unweighted) scores for `explain`. A plugin that
     raises or scores outside 0..100 raises PluginError with its ERROR status."""
     state.scored = nodes
-    totals = np.zeros(len(nodes))
+    totals = zeros(len(nodes))
     per_plugin: dict[str, Scores] = {}
     for (plugin, weight, uniform), batch in zip(profile.weighted_scores, profile.batch_scores, strict=True):
         try:

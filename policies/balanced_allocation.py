@@ -29,7 +29,7 @@ from policies.framework import (
     Normalize,
     Scores,
 )
-from policies.node_table import rows
+from policies.node_table import rows, zeros
 from policies.resources import CPU, MEMORY, pod_requests
 
 RESOURCES = (CPU, MEMORY)
@@ -64,7 +64,7 @@ class NodeResourcesBalancedAllocation(BatchScore):
         """Every scored node at once, in kube's arithmetic (float64 fractions, truncation to int64)."""
         cpu, memory = state.memo(_REQUESTS, lambda: _cpu_and_memory(pod))
         if not cpu and not memory:
-            return np.zeros(len(nodes))
+            return zeros(len(nodes))
         table = rows(nodes, state)
         cpu_capacity, memory_capacity = table[ALLOCATABLE], table[ALLOCATABLE + 1]
         cpu_used, memory_used = table[REQUESTED], table[REQUESTED + 1]

@@ -37,7 +37,7 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
-from policies.node_table import Rows, ints, rows
+from policies.node_table import Rows, ints, rows, zeros
 from policies.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, nonzero_requests, pod_requests
 
 TOO_MANY_PODS = "Too many pods"
@@ -106,7 +106,7 @@ class NodeResourcesFit(BatchScore, BatchFilter):
         wanted = state.memo(self._requests, lambda: _score_requests(pod, self.strategy.resources))
         kind = self.strategy.type
         table = rows(nodes, state)
-        total, weights = np.zeros(len(nodes), dtype=np.int64), np.zeros(len(nodes), dtype=np.int64)
+        total, weights = zeros(len(nodes), np.int64), zeros(len(nodes), np.int64)
         for resource, weight, need, scoring_default in wanted:
             capacity, used = _columns(nodes, table, resource, NONZERO if scoring_default else REQUESTED)
             used = used + need
