@@ -21,8 +21,8 @@ A `namespaceSelector` is matched against the namespaces' labels when the caller 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
@@ -41,7 +41,7 @@ from policies.framework import (
     unresolvable,
     unschedulable,
 )
-from policies.node_table import WITH_AFFINITY_PODS, WITH_ANTI_AFFINITY_PODS, nodes_with
+from policies.node_table import WITH_AFFINITY_PODS, WITH_ANTI_AFFINITY_PODS, nodes_with, whole_table
 
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
@@ -49,13 +49,20 @@ EXISTING_ANTI_AFFINITY_MISMATCH = "node(s) didn't satisfy existing pods anti-aff
 
 Domain = tuple[str, str]  # (topology key, value)
 
+HARD_POD_AFFINITY_WEIGHT = 1  # kube's InterPodAffinityArgs default
+
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    selector: V1LabelSelector | None
+    selector: V1LabelSelector | None = field(compare=False)
     key: str
     namespaces: frozenset[str]
-    namespace_selector: V1LabelSelector | None
+    namespace_selector: V1LabelSelector | None = field(compare=False)
+    # What the selectors require: terms written alike are equal, one key of the node table's sums.
+    selects: Hashable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "selects", (labels.identity(self.selector), labels.identity(self.namespace_selector)))
 
     def matches(
         self,
@@ -83,9 +90,117 @@ def required_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> l
     return [_term(namespace, t) for t in required or []]
 
 
+def preferred_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[tuple[Term, int]]:
+    section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
+    preferred = section.preferred_during_scheduling_ignored_during_execution if section else None
+    return [(_term(namespace, t.pod_affinity_term), int(t.weight)) for t in preferred or []]
+
+
 def _domain(node: NodeInfo, key: str) -> Domain | None:
     value = node.labels.get(key)
     return None if value is None else (key, value)
+
+
+Namespaces = Mapping[str, Mapping[str, str]] | None  # every namespace's labels, when known
+
+
+# --- counting pods per topology domain ----------------------------------------------------------------------
+# Over all the cache's nodes the counts are the sums its table keeps (node_table.tally): after the first pod,
+# only the nodes changed since the last one are counted again. Whether a term matches the incoming pod is asked
+# per term, not per pod; a term with a namespaceSelector is counted node by node, since namespace labels change
+# without any node changing.
+
+Weighted = tuple[Term, int, Domain]  # a term of one of a node's pods, its weight, the node's domain of it
+
+
+def _repelling(node: NodeInfo) -> Counter[Weighted]:
+    """The required anti-affinity terms of the node's pods: they reject a pod they match from their domain."""
+    found: Counter[Weighted] = Counter()
+    for other in node.anti_affinity_pods.values():
+        for term in required_terms(other.affinity, other.namespace, anti=True):
+            if domain := _domain(node, term.key):
+                found[term, 1, domain] += 1
+    return found
+
+
+def _attracting(node: NodeInfo) -> Counter[Weighted]:
+    """The terms of the node's pods that score a pod they match (`_score_state`): required affinity with the
+    hard weight, preferred affinity with its weight, preferred anti-affinity with minus its weight."""
+    found: Counter[Weighted] = Counter()
+    for other in node.affinity_pods.values():
+        for term, weight in (
+            *((t, HARD_POD_AFFINITY_WEIGHT) for t in required_terms(other.affinity, other.namespace, anti=False)),
+            *preferred_terms(other.affinity, other.namespace, anti=False),
+            *((t, -w) for t, w in preferred_terms(other.affinity, other.namespace, anti=True)),
+        ):
+            if domain := _domain(node, term.key):
+                found[term, weight, domain] += 1
+    return found
+
+
+def _add_matching(
+    weighted: Iterable[tuple[Weighted, int]], pod: V1Pod, known: Namespaces, into: Counter[Domain], sign: int = 1
+) -> bool:
+    """Adds weight x count to the domain of every term that matches `pod`; True when some term did."""
+    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    matching: dict[Term, bool] = {}
+    touched = False
+    for (term, weight, domain), count in weighted:
+        if (hit := matching.get(term)) is None:
+            hit = matching[term] = term.matches(namespace, own_labels, known)
+        if hit:
+            into[domain] += sign * weight * count
+            touched = True
+    return touched
+
+
+def _weighted(
+    nodes: Sequence[NodeInfo], which: int, terms: Callable[[NodeInfo], Counter[Weighted]]
+) -> Iterable[tuple[Weighted, int]]:
+    """The terms (`_repelling` or `_attracting`) of the pods of `nodes`, counted per domain."""
+    if (table := whole_table(nodes)) is not None:
+        return table.tally(terms, lambda node: terms(node).items()).items()
+    return (pair for node in nodes_with(which, nodes) for pair in terms(node).items())
+
+
+def _matching_all(node: NodeInfo, terms: Sequence[Term], known: Namespaces) -> Counter[Domain]:
+    """Required affinity: the node's pods that match every term, in the node's domain of each term."""
+    found: Counter[Domain] = Counter()
+    matched = sum(all(t.matches(other.namespace, other.labels, known) for t in terms) for other in node.pods.values())
+    if matched:
+        for t in terms:
+            if domain := _domain(node, t.key):
+                found[domain] += matched
+    return found
+
+
+def _matching_each(node: NodeInfo, terms: Sequence[Term], known: Namespaces) -> Counter[Domain]:
+    """Anti-affinity and preferred terms: per term, the node's pods that match it, in the node's domain of it."""
+    found: Counter[Domain] = Counter()
+    for t in terms:
+        matched = sum(t.matches(other.namespace, other.labels, known) for other in node.pods.values())
+        if matched and (domain := _domain(node, t.key)):
+            found[domain] += matched
+    return found
+
+
+Matching = Callable[[NodeInfo, Sequence[Term], Namespaces], Counter[Domain]]
+
+
+def _pods_matching(
+    nodes: Sequence[NodeInfo], terms: Sequence[Term], count: Matching, known: Namespaces
+) -> Counter[Domain]:
+    """Pods matching the incoming pod's terms per domain (`count`: `_matching_all` or `_matching_each`).
+    The caller must not change the Counter."""
+    if not terms:
+        return Counter()
+    table = whole_table(nodes)
+    if table is not None and all(t.namespace_selector is None for t in terms):
+        return table.tally((count, tuple(terms)), lambda node: count(node, terms, None).items())
+    found: Counter[Domain] = Counter()
+    for node in nodes:
+        found.update(count(node, terms, known))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,49 +215,8 @@ class _State:
     self_affinity: bool
 
 
-Namespaces = Mapping[str, Mapping[str, str]] | None  # every namespace's labels, when known
-
-
-def _count_existing(
-    node: NodeInfo,
-    namespace: str,
-    own_labels: Mapping[str, str],
-    into: Counter[Domain],
-    sign: int,
-    *,
-    known: Namespaces,
-) -> None:
-    """The domains where this node's pods' required anti-affinity terms reject the incoming pod."""
-    for other in node.anti_affinity_pods.values():
-        for term in required_terms(other.affinity, other.namespace, anti=True):
-            if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
-                into[domain] += sign
-
-
-def _count_incoming(
-    node: NodeInfo,
-    affinity: list[Term],
-    anti_affinity: list[Term],
-    into: tuple[Counter[Domain], Counter[Domain]],
-    sign: int,
-    *,
-    known: Namespaces,
-) -> None:
-    """The domains where this node's pods match all the incoming pod's affinity terms / one of its
-    anti-affinity terms."""
-    affinity_domains, anti_affinity_domains = into
-    for other in node.pods.values():
-        if affinity and all(t.matches(other.namespace, other.labels, known) for t in affinity):
-            for t in affinity:
-                if d := _domain(node, t.key):
-                    affinity_domains[d] += sign
-        for t in anti_affinity:
-            if t.matches(other.namespace, other.labels, known) and (d := _domain(node, t.key)):
-                anti_affinity_domains[d] += sign
-
-
 def _state(pod: V1Pod, state: CycleState) -> _State | None:
-    """kube's PreFilter: one pass over the cluster per pod, only as wide as the terms require. A state for the
+    """kube's PreFilter: the counts over the cluster, only as wide as the terms require. A state for the
     cluster with one node changed (preemption, nominated pods) adjusts the base state's counts for that node
     instead, as kube's PreFilterExtensions AddPod/RemovePod do. Namespace selectors see the namespaces' labels
     the state knows."""
@@ -155,25 +229,31 @@ def _state(pod: V1Pod, state: CycleState) -> _State | None:
         adjusted = (Counter(s.affinity_domains), Counter(s.anti_affinity_domains))
         rejecting = Counter(s.existing_anti_affinity_domains)
         for node, sign in zip(state.change, (-1, 1), strict=True):
-            _count_existing(node, namespace, own_labels, rejecting, sign, known=known)
-            if s.affinity or s.anti_affinity:
-                _count_incoming(node, s.affinity, s.anti_affinity, adjusted, sign, known=known)
+            _add_matching(_repelling(node).items(), pod, known, rejecting, sign)
+            for into, found in zip(
+                adjusted,
+                (_matching_all(node, s.affinity, known), _matching_each(node, s.anti_affinity, known)),
+                strict=True,
+            ):
+                into.update({domain: sign * count for domain, count in found.items()})
         # Unary + drops the domains down to zero: "no matching pod anywhere" reads an empty Counter.
         return _State(s.affinity, s.anti_affinity, +adjusted[0], +adjusted[1], +rejecting, s.self_affinity)
     affinity_spec = pod.spec.affinity if pod.spec else None
     affinity = required_terms(affinity_spec, namespace, anti=False)
     anti_affinity = required_terms(affinity_spec, namespace, anti=True)
     existing: Counter[Domain] = Counter()
-    for node in nodes_with(WITH_ANTI_AFFINITY_PODS, state.nodes):
-        _count_existing(node, namespace, own_labels, existing, 1, known=known)
+    _add_matching(_weighted(state.nodes, WITH_ANTI_AFFINITY_PODS, _repelling), pod, known, existing)
     if not affinity and not anti_affinity and not existing:
         return None
-    counts: tuple[Counter[Domain], Counter[Domain]] = (Counter(), Counter())
-    if affinity or anti_affinity:
-        for node in state.nodes:
-            _count_incoming(node, affinity, anti_affinity, counts, 1, known=known)
     self_affinity = bool(affinity) and all(t.matches(namespace, own_labels, known) for t in affinity)
-    return _State(affinity, anti_affinity, counts[0], counts[1], existing, self_affinity)
+    return _State(
+        affinity,
+        anti_affinity,
+        _pods_matching(state.nodes, affinity, _matching_all, known),
+        _pods_matching(state.nodes, anti_affinity, _matching_each, known),
+        existing,
+        self_affinity,
+    )
 
 
 def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
@@ -190,15 +270,6 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
 _STATE: Key[_State | None] = Key("InterPodAffinity/state")
 
 
-HARD_POD_AFFINITY_WEIGHT = 1  # kube's InterPodAffinityArgs default
-
-
-def preferred_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[tuple[Term, int]]:
-    section = (affinity.pod_anti_affinity if anti else affinity.pod_affinity) if affinity else None
-    preferred = section.preferred_during_scheduling_ignored_during_execution if section else None
-    return [(_term(namespace, t.pod_affinity_term), int(t.weight)) for t in preferred or []]
-
-
 def _score_state(
     pod: V1Pod, nodes: Sequence[NodeInfo], known: Mapping[str, Mapping[str, str]] | None
 ) -> Counter[Domain] | None:
@@ -207,36 +278,18 @@ def _score_state(
     - existing pods' required affinity terms matching the pod (+HARD_POD_AFFINITY_WEIGHT), and their preferred
       affinity (+weight) and anti-affinity (-weight) terms matching the pod, in the existing pod's domain.
     None when no term matched anything (kube's Skip: every node scores 0)."""
-    namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
+    namespace = labels.pod_namespace(pod)
     affinity_spec = pod.spec.affinity if pod.spec else None
-    own_terms = [
-        *preferred_terms(affinity_spec, namespace, anti=False),
-        *((t, -w) for t, w in preferred_terms(affinity_spec, namespace, anti=True)),
-    ]
     scores: Counter[Domain] = Counter()
     touched = False
-    # Without terms of its own, only pods with terms can score it (kube's HavePodsWithAffinityList); the
-    # comprehension skips the other nodes at C speed.
-    with_pods = [n for n in nodes if n.pods] if own_terms else nodes_with(WITH_AFFINITY_PODS, nodes)
-    for node in with_pods:
-        if not node.labels:
-            continue
-        for other in (node.pods if own_terms else node.affinity_pods).values():
-            for term, weight in own_terms:
-                if (domain := _domain(node, term.key)) and term.matches(other.namespace, other.labels, known):
-                    scores[domain] += weight
-                    touched = True
-            if other.affinity is None:
-                continue
-            toward = [
-                *((t, HARD_POD_AFFINITY_WEIGHT) for t in required_terms(other.affinity, other.namespace, anti=False)),
-                *preferred_terms(other.affinity, other.namespace, anti=False),
-                *((t, -w) for t, w in preferred_terms(other.affinity, other.namespace, anti=True)),
-            ]
-            for term, weight in toward:
-                if (domain := _domain(node, term.key)) and term.matches(namespace, own_labels, known):
-                    scores[domain] += weight
-                    touched = True
+    for term, weight in (
+        *preferred_terms(affinity_spec, namespace, anti=False),
+        *((t, -w) for t, w in preferred_terms(affinity_spec, namespace, anti=True)),
+    ):
+        for domain, count in _pods_matching(nodes, [term], _matching_each, known).items():
+            scores[domain] += weight * count
+            touched = True
+    touched |= _add_matching(_weighted(nodes, WITH_AFFINITY_PODS, _attracting), pod, known, scores)
     return scores if touched else None
 
 

@@ -8,7 +8,7 @@ everything (`metav1.LabelSelectorAsSelector`). Node selectors are a different la
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 
 from kubernetes.client import V1LabelSelector, V1LabelSelectorRequirement, V1Pod
 
@@ -40,6 +40,16 @@ def matches(selector: V1LabelSelector | None, labels: Mapping[str, str] | None) 
     labels = labels or {}
     return all(k in labels and labels[k] == v for k, v in (selector.match_labels or {}).items()) and all(
         requirement_matches(r, labels) for r in selector.match_expressions or []
+    )
+
+
+def identity(selector: V1LabelSelector | None) -> Hashable:
+    """What the selector requires, as a hashable value: selectors written alike have the same identity."""
+    if selector is None:
+        return None
+    return (
+        tuple(sorted((selector.match_labels or {}).items())),
+        tuple((r.key, r.operator, tuple(r.values or ())) for r in selector.match_expressions or []),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,14 +25,15 @@ from policies.framework import ROW_LENGTH, CycleState, Key, NodeInfo
 EXACT = 2**53
 
 Slots = npt.NDArray[np.intp]
+D = TypeVar("D", bound=Hashable)  # a tally's domain
 TALLIES = 64  # sums kept at once (the oldest is dropped): one per workload's spread constraint, say
 
 
 @dataclass(slots=True)
 class _Tally:
-    counts: Counter[str] = field(default_factory=Counter)  # the sum per domain
-    nodes: Counter[str] = field(default_factory=Counter)  # contributing nodes per domain
-    of: dict[int, tuple[str, int]] = field(default_factory=dict)  # each contributing slot's (domain, count)
+    counts: Counter[Any] = field(default_factory=Counter)  # the sum per domain
+    nodes: Counter[Any] = field(default_factory=Counter)  # contributions per domain
+    of: dict[int, tuple[tuple[Any, int], ...]] = field(default_factory=dict)  # each slot's (domain, count)s
     dirty: set[int] = field(default_factory=set)  # slots changed since the sum was last brought up to date
 
 
@@ -93,8 +94,8 @@ class NodeTable:
         for tally in self._tallies.values():
             tally.dirty.add(slot)
 
-    def tally(self, key: Hashable, contribution: Callable[[NodeInfo], tuple[str, int] | None]) -> Counter[str]:
-        """The sum per domain of what each node contributes (`contribution`: its domain and a count, or None)
+    def tally(self, key: Hashable, contribution: Callable[[NodeInfo], Iterable[tuple[D, int]]]) -> Counter[D]:
+        """The sum per domain of what each node contributes (`contribution`: (domain, count) pairs, maybe none)
         over the table's nodes, kept up to date: after the first call only the nodes changed since the last one
         are read again (kube counts every node for every pod, in parallel). `key` names the contribution: the
         same key, the same function of a node. A domain is present while a node contributes to it, even 0.
@@ -104,20 +105,21 @@ class NodeTable:
             if len(self._tallies) >= TALLIES:
                 del self._tallies[next(iter(self._tallies))]
             tally = self._tallies[key] = _Tally(dirty={n.slot for n in self._nodes if n is not None})
+        counts, nodes = tally.counts, tally.nodes
         for slot in tally.dirty:
-            if (old := tally.of.pop(slot, None)) is not None:
-                domain, count = old
-                tally.counts[domain] -= count
-                tally.nodes[domain] -= 1
-                if not tally.nodes[domain]:
-                    del tally.counts[domain], tally.nodes[domain]
+            for domain, count in tally.of.pop(slot, ()):
+                counts[domain] -= count
+                nodes[domain] -= 1
+                if not nodes[domain]:
+                    del counts[domain], nodes[domain]
             node = self._nodes[slot]
-            if node is not None and (new := contribution(node)) is not None:
-                tally.of[slot] = new
-                tally.counts[new[0]] += new[1]
-                tally.nodes[new[0]] += 1
+            if node is not None and (pairs := tuple(contribution(node))):
+                tally.of[slot] = pairs
+                for domain, count in pairs:
+                    counts[domain] += count
+                    nodes[domain] += 1
         tally.dirty.clear()
-        return tally.counts
+        return counts
 
     def current(self) -> bool:
         """Copy the changed rows in. False while some row cannot be held exactly."""
@@ -188,6 +190,11 @@ def nodes_with(which: int, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo]:
     if which == WITH_ANTI_AFFINITY_PODS:
         return [n for n in nodes if n.anti_affinity_pods]
     return [n for n in nodes if any(t.effect == "PreferNoSchedule" for t in n.taints)]
+
+
+def whole_table(nodes: Sequence[NodeInfo]) -> NodeTable | None:
+    """The cache's table when `nodes` are all its nodes: then its kept sums (`tally`) count over them."""
+    return nodes.table if isinstance(nodes, NodeList) and nodes.whole else None
 
 
 def subset(nodes: Sequence[NodeInfo], positions: Slots) -> Sequence[NodeInfo]:

@@ -49,7 +49,7 @@ from policies.framework import (
 )
 from policies.node_affinity import admits_all as node_affinity_admits_all
 from policies.node_affinity import matches as node_affinity_matches
-from policies.node_table import NodeList
+from policies.node_table import whole_table
 from policies.taint_toleration import FILTERED_EFFECTS, untolerated
 
 SPREAD = "PodTopologySpread"
@@ -134,20 +134,21 @@ class _Counting:
         everywhere = node_affinity_admits_all(pod)
         self.admitted = [(everywhere or not c.honor_node_affinity) and not c.honor_taints for c in cs]
 
-    def contribution(self, node: NodeInfo, i: int) -> tuple[str, int] | None:
-        """What `node` counts for constraint i: its domain and its matching pods, or None when it does not count."""
+    def contribution(self, node: NodeInfo, i: int) -> tuple[tuple[str, int], ...]:
+        """What `node` counts for constraint i: its domain and its matching pods, or nothing when it does not
+        count (node_table.tally's form)."""
         c, node_labels = self.cs[i], node.labels
         if self.require_all and not all(k in node_labels for k in self.keys):
-            return None
+            return ()
         domain = node_labels.get(c.key)
         if domain is None or not (self.admitted[i] or self._included(node, c)):
-            return None
-        return domain, _matching_pods(node, c, self.namespace)
+            return ()
+        return ((domain, _matching_pods(node, c, self.namespace)),)
 
     def add(self, node: NodeInfo, counts: list[Counter[str]], sign: int = 1) -> None:
         for i, domains in enumerate(counts):
-            if (found := self.contribution(node, i)) is not None:
-                domains[found[0]] += sign * found[1]
+            for domain, count in self.contribution(node, i):
+                domains[domain] += sign * count
 
     def _included(self, node: NodeInfo, constraint: Constraint) -> bool:
         if constraint.honor_node_affinity and not node_affinity_matches(self.pod, node):
@@ -162,7 +163,7 @@ def domain_counts(
     (see _Counting for which nodes count). Over all the cache's nodes, a constraint every node is admitted to
     reads the sums the cache's table keeps (node_table.tally) instead of counting every node again."""
     counting = _Counting(pod, cs, require_all)
-    table = nodes.table if isinstance(nodes, NodeList) and nodes.whole else None
+    table = whole_table(nodes)
     counts: list[Counter[str]] = []
     for i, c in enumerate(cs):
         if table is not None and counting.admitted[i]:
@@ -171,8 +172,8 @@ def domain_counts(
             continue
         domains: Counter[str] = Counter()
         for node in nodes:
-            if (found := counting.contribution(node, i)) is not None:
-                domains[found[0]] += found[1]
+            for domain, count in counting.contribution(node, i):
+                domains[domain] += count
         counts.append(domains)
     return counts
 

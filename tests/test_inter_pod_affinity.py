@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.framework import ClusterObjects, Code, CycleState, NodeInfo, WorkloadSelectors
+from policies.framework import ClusterObjects, Code, CycleState, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from policies.inter_pod_affinity import (
     AFFINITY_MISMATCH,
     ANTI_AFFINITY_MISMATCH,
     EXISTING_ANTI_AFFINITY_MISMATCH,
     InterPodAffinity,
 )
-from tests.builders import ZONE, filter_reasons, node_with_pods, pod, pod_term, selector
+from policies.node_table import NodeList, NodeTable
+from tests.builders import ZONE, filter_reasons, node, node_with_pods, pod, pod_term, selector
 
 WEB, DB = {"app": "web"}, {"app": "db"}
 ANTI, AFF, EXISTING = ANTI_AFFINITY_MISMATCH, AFFINITY_MISMATCH, EXISTING_ANTI_AFFINITY_MISMATCH
@@ -26,6 +28,23 @@ def on(node_name: str, name: str = "old", labels: dict[str, str] | None = None, 
 
 def new(**kwargs: Any) -> V1Pod:
     return pod("new", labels=kwargs.pop("labels", WEB), **kwargs)
+
+
+def held(nodes: list[NodeInfo]) -> NodeList:
+    """The nodes as the cache holds them: all of one table, whose kept sums (node_table.tally) the plugin reads
+    instead of counting node by node."""
+    table = NodeTable()
+    for n in nodes:
+        table.add(n)
+    return NodeList(nodes, table)
+
+
+Nodes = Callable[[list[NodeInfo]], Sequence[NodeInfo]]
+
+
+@pytest.fixture(params=[list, held], ids=["node by node", "the cache's sums"])
+def as_held(request: pytest.FixtureRequest) -> Nodes:
+    return request.param  # type: ignore[no-any-return]
 
 
 def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1Pod] | None = None) -> list[NodeInfo]:
@@ -176,13 +195,14 @@ def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1
         ),
     ],
 )
-def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None]) -> None:
-    assert filter_reasons(InterPodAffinity(), new_pod, nodes) == expected
+def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None], as_held: Nodes) -> None:
+    held_nodes = as_held(nodes)
+    assert filter_reasons(InterPodAffinity(), new_pod, held_nodes) == expected
     # kube's codes (interpodaffinity/filtering.go): evicting pods cannot bring a wanted pod, but it can remove an
     # unwanted one, so only the affinity case is unresolvable.
     codes = {None: Code.SUCCESS, AFF: Code.UNRESOLVABLE, ANTI: Code.UNSCHEDULABLE, EXISTING: Code.UNSCHEDULABLE}
-    state = CycleState(nodes)
-    assert {n.name: InterPodAffinity().filter(new_pod, n, state).code for n in nodes} == {
+    state = CycleState(held_nodes)
+    assert {n.name: InterPodAffinity().filter(new_pod, n, state).code for n in held_nodes} == {
         name: codes[reason] for name, reason in expected.items()
     }
 
@@ -198,7 +218,7 @@ def test_only_pods_with_required_anti_affinity_are_tracked_per_node() -> None:
 
 
 def affinity_scores(
-    new_pod: V1Pod, nodes: list[NodeInfo], namespaces: dict[str, dict[str, str]] | None = None
+    new_pod: V1Pod, nodes: Sequence[NodeInfo], namespaces: dict[str, dict[str, str]] | None = None
 ) -> dict[str, float]:
     objects = ClusterObjects(namespaces, WorkloadSelectors(), {}) if namespaces is not None else None
     cycle = CycleState(nodes, objects)
@@ -263,9 +283,9 @@ def affinity_scores(
         ),
     ],
 )
-def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, float]) -> None:
+def test_score(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, float], as_held: Nodes) -> None:
     namespaces = {"prod": {"team": "a"}, "dev": {"team": "b"}, "default": {}}
-    assert affinity_scores(new_pod, nodes, namespaces) == expected
+    assert affinity_scores(new_pod, as_held(nodes), namespaces) == expected
 
 
 def test_without_namespace_labels_a_selector_sees_only_the_name_label() -> None:
@@ -274,3 +294,45 @@ def test_without_namespace_labels_a_selector_sees_only_the_name_label() -> None:
     nodes = zones(a=[on("a", namespace="prod")])
     assert affinity_scores(new(preferred_affinity=[(1, by_name)]), nodes) == {"a": 100, "b": 0, "c": 0}
     assert affinity_scores(new(preferred_affinity=[(1, by_team)]), nodes) == {"a": 0, "b": 0, "c": 0}
+
+
+def test_the_sums_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
+    """Over all the cache's nodes the counts come from its table, updated node by node: after each change the
+    filter and the score are what counting every node again gives."""
+    nodes = zones(
+        a=[on("a", name="r", anti_affinity=[pod_term(match=WEB)])],
+        b=[on("b", name="t", preferred_affinity=[(7, pod_term(ZONE, match=WEB))], affinity=[pod_term(match=DB)])],
+    )
+    table = NodeTable()
+    for n in nodes:
+        table.add(n)
+    incoming = [
+        new(anti_affinity=[pod_term(ZONE, match=WEB)]),
+        new(affinity=[pod_term(ZONE, match=WEB), pod_term(match=WEB)]),
+        new(preferred_affinity=[(5, pod_term(ZONE, match=DB))], preferred_anti_affinity=[(3, pod_term(match=WEB))]),
+        new(labels=DB),
+    ]
+
+    def check() -> None:
+        kept = [n for n in nodes if n.table is table]
+        for p in incoming:
+            assert filter_reasons(InterPodAffinity(), p, NodeList(kept, table)) == filter_reasons(
+                InterPodAffinity(), p, kept
+            )
+            assert affinity_scores(p, NodeList(kept, table)) == affinity_scores(p, kept)
+
+    check()
+    nodes[2].add_pod(PodInfo.of(on("c", name="r2", anti_affinity=[pod_term(ZONE, match=DB)]), "c"))  # terms arrive
+    check()
+    nodes[2].add_pod(PodInfo.of(on("c", name="d", labels=DB), "c"))  # a pod terms match
+    check()
+    nodes[0].remove_pod(PodInfo.of(on("a", name="r"), "a").uid)  # the repelling pod leaves
+    check()
+    nodes[1].set_facts(NodeFacts.of(node("b", labels={ZONE: "z2"})))  # b moves to c's zone
+    check()
+    table.remove(nodes[2])  # c leaves
+    check()
+    d = node_with_pods("d", labels={ZONE: "z3"}, pods=[on("d", name="r3", anti_affinity=[pod_term(match=WEB)])])
+    table.add(d)
+    nodes.append(d)
+    check()
