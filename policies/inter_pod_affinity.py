@@ -25,12 +25,15 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
 from kubernetes.client import V1Affinity, V1LabelSelector, V1Pod, V1PodAffinityTerm
 
 from policies import labels
 from policies.framework import (
     MAX_SCORE,
     SUCCESS,
+    BatchFilter,
     CycleState,
     Key,
     NodeInfo,
@@ -60,9 +63,15 @@ class Term:
     namespace_selector: V1LabelSelector | None = field(compare=False)
     # What the selectors require: terms written alike are equal, one key of the node table's sums.
     selects: Hashable = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "selects", (labels.identity(self.selector), labels.identity(self.namespace_selector)))
+        selects = (labels.identity(self.selector), labels.identity(self.namespace_selector))
+        object.__setattr__(self, "selects", selects)
+        object.__setattr__(self, "_hash", hash((self.key, self.namespaces, selects)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def matches(
         self,
@@ -77,11 +86,16 @@ class Term:
         return in_scope and labels.matches(self.selector, pod_labels)
 
 
+# Every distinct term once: the pods of a workload share theirs, and a term is then known by its identity.
+_terms: dict[Term, Term] = {}
+
+
 def _term(owner_namespace: str, term: V1PodAffinityTerm) -> Term:
     namespaces = frozenset(term.namespaces or [])
     if not namespaces and term.namespace_selector is None:
         namespaces = frozenset([owner_namespace])
-    return Term(term.label_selector, str(term.topology_key), namespaces, term.namespace_selector)
+    parsed = Term(term.label_selector, str(term.topology_key), namespaces, term.namespace_selector)
+    return _terms.setdefault(parsed, parsed)
 
 
 def required_terms(affinity: V1Affinity | None, namespace: str, anti: bool) -> list[Term]:
@@ -141,15 +155,16 @@ def _attracting(node: NodeInfo) -> Counter[Weighted]:
 def _add_matching(
     weighted: Iterable[tuple[Weighted, int]], pod: V1Pod, known: Namespaces, into: Counter[Domain], sign: int = 1
 ) -> bool:
-    """Adds weight x count to the domain of every term that matches `pod`; True when some term did."""
+    """Adds weight x count to the domain of every term that matches `pod`; True when some term did. Asks each
+    term once: by its identity, since equal terms are one object (`_term`)."""
     namespace, own_labels = labels.pod_namespace(pod), labels.pod_labels(pod)
-    matching: dict[Term, bool] = {}
+    matching: dict[int, bool] = {}
     touched = False
     for (term, weight, domain), count in weighted:
-        if (hit := matching.get(term)) is None:
-            hit = matching[term] = term.matches(namespace, own_labels, known)
+        if (hit := matching.get(id(term))) is None:
+            hit = matching[id(term)] = term.matches(namespace, own_labels, known)
         if hit:
-            into[domain] += sign * weight * count
+            into[domain] = into.get(domain, 0) + sign * weight * count
             touched = True
     return touched
 
@@ -213,6 +228,13 @@ class _State:
     # Domains where an existing pod's anti-affinity term rejects the incoming pod.
     existing_anti_affinity_domains: Counter[Domain]
     self_affinity: bool
+    # The topology keys of those domains, for the per-node lookups.
+    anti_affinity_keys: frozenset[str] = field(init=False)
+    existing_keys: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "anti_affinity_keys", frozenset(t.key for t in self.anti_affinity))
+        object.__setattr__(self, "existing_keys", frozenset(k for k, _ in self.existing_anti_affinity_domains))
 
 
 def _state(pod: V1Pod, state: CycleState) -> _State | None:
@@ -261,10 +283,26 @@ def _affinity_satisfied(s: _State, node_labels: Mapping[str, str]) -> bool:
         return True
     if not all(t.key in node_labels for t in s.affinity):
         return False
-    if all(s.affinity_domains[(t.key, node_labels[t.key])] > 0 for t in s.affinity):
+    if all(s.affinity_domains.get((t.key, node_labels[t.key]), 0) > 0 for t in s.affinity):
         return True
     # The first pod of a self-affine group: nothing matches anywhere yet, and it matches its own terms.
     return not s.affinity_domains and s.self_affinity
+
+
+def _holds_pods(domains: Counter[Domain], keys: frozenset[str], node_labels: Mapping[str, str]) -> bool:
+    """Whether the node is in one of `domains` (of these topology keys) that holds a pod."""
+    return any(k in node_labels and domains.get((k, node_labels[k]), 0) > 0 for k in keys)
+
+
+def _rejection(s: _State, node_labels: Mapping[str, str]) -> str | None:
+    """Why the filter rejects the node (the first reason, in kube's order), or None."""
+    if not _affinity_satisfied(s, node_labels):
+        return AFFINITY_MISMATCH
+    if _holds_pods(s.anti_affinity_domains, s.anti_affinity_keys, node_labels):
+        return ANTI_AFFINITY_MISMATCH
+    if _holds_pods(s.existing_anti_affinity_domains, s.existing_keys, node_labels):
+        return EXISTING_ANTI_AFFINITY_MISMATCH
+    return None
 
 
 _STATE: Key[_State | None] = Key("InterPodAffinity/state")
@@ -309,7 +347,7 @@ def _normalised(scores: Counter[Domain] | None, scored: Sequence[NodeInfo]) -> d
 _SCORE: Key[dict[str, int] | None] = Key("InterPodAffinity/score")
 
 
-class InterPodAffinity(PreFilterSkip, UniformScore):
+class InterPodAffinity(PreFilterSkip, UniformScore, BatchFilter):
     name = "InterPodAffinity"
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
@@ -330,16 +368,27 @@ class InterPodAffinity(PreFilterSkip, UniformScore):
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
         s = state.memo(_STATE, lambda: _state(pod, state))
-        if s is None:
+        reason = None if s is None else _rejection(s, node.labels)
+        if reason is None:
             return SUCCESS
-        if not _affinity_satisfied(s, node.labels):
-            # Unresolvable: evicting pods cannot add the pod the terms want (interpodaffinity/filtering.go);
-            # the anti-affinity cases can be resolved by evicting the pods in the way.
-            return unresolvable(AFFINITY_MISMATCH)
-        if any((d := _domain(node, t.key)) and s.anti_affinity_domains[d] > 0 for t in s.anti_affinity):
-            return unschedulable(ANTI_AFFINITY_MISMATCH)
-        if s.existing_anti_affinity_domains and any(
-            s.existing_anti_affinity_domains[(k, v)] > 0 for k, v in node.labels.items()
+        # Unresolvable: evicting pods cannot add the pod the terms want (interpodaffinity/filtering.go); the
+        # anti-affinity cases can be resolved by evicting the pods in the way.
+        return unresolvable(reason) if reason == AFFINITY_MISMATCH else unschedulable(reason)
+
+    def filter_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[np.bool_]:
+        """`filter`'s verdict for every node at once: whether it passes."""
+        s = state.memo(_STATE, lambda: _state(pod, state))
+        passes = np.full(len(nodes), True)
+        if s is None:
+            return passes
+        if s.affinity:
+            passes &= np.fromiter((_affinity_satisfied(s, n.labels) for n in nodes), np.bool_, len(nodes))
+        # `_holds_pods` a key at a time: one dict lookup a node (a hostname key), no call.
+        for domains, keys in (
+            (s.anti_affinity_domains, s.anti_affinity_keys),
+            (s.existing_anti_affinity_domains, s.existing_keys),
         ):
-            return unschedulable(EXISTING_ANTI_AFFINITY_MISMATCH)
-        return SUCCESS
+            for k in keys:
+                values = (n.labels.get(k) for n in nodes)
+                passes &= np.fromiter((v is None or domains.get((k, v), 0) <= 0 for v in values), np.bool_, len(nodes))
+        return passes

@@ -47,6 +47,11 @@ def as_held(request: pytest.FixtureRequest) -> Nodes:
     return request.param  # type: ignore[no-any-return]
 
 
+def passing(new_pod: V1Pod, nodes: Sequence[NodeInfo]) -> list[bool]:
+    """The daemon's verdicts, all nodes at once (filter_all)."""
+    return InterPodAffinity().filter_all(new_pod, nodes, CycleState(nodes)).tolist()  # type: ignore[no-any-return]
+
+
 def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1Pod] | None = None) -> list[NodeInfo]:
     """a and b in zone z1, c in z2."""
     return [
@@ -198,6 +203,7 @@ def zones(a: list[V1Pod] | None = None, b: list[V1Pod] | None = None, c: list[V1
 def test_filter(new_pod: V1Pod, nodes: list[NodeInfo], expected: dict[str, str | None], as_held: Nodes) -> None:
     held_nodes = as_held(nodes)
     assert filter_reasons(InterPodAffinity(), new_pod, held_nodes) == expected
+    assert passing(new_pod, held_nodes) == [expected[n.name] is None for n in held_nodes]
     # kube's codes (interpodaffinity/filtering.go): evicting pods cannot bring a wanted pod, but it can remove an
     # unwanted one, so only the affinity case is unresolvable.
     codes = {None: Code.SUCCESS, AFF: Code.UNRESOLVABLE, ANTI: Code.UNSCHEDULABLE, EXISTING: Code.UNSCHEDULABLE}
@@ -316,9 +322,9 @@ def test_the_sums_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
     def check() -> None:
         kept = [n for n in nodes if n.table is table]
         for p in incoming:
-            assert filter_reasons(InterPodAffinity(), p, NodeList(kept, table)) == filter_reasons(
-                InterPodAffinity(), p, kept
-            )
+            reasons = filter_reasons(InterPodAffinity(), p, kept)
+            assert filter_reasons(InterPodAffinity(), p, NodeList(kept, table)) == reasons
+            assert passing(p, NodeList(kept, table)) == [r is None for r in reasons.values()]
             assert affinity_scores(p, NodeList(kept, table)) == affinity_scores(p, kept)
 
     check()
