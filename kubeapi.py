@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import http.client
 import json
 import logging
@@ -17,23 +18,20 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from queue import Queue
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client import (
-    ApiClient,
-    CoreV1Api,
-    V1Node,
-    V1ObjectMeta,
-    V1Pod,
-)
+from kubernetes.client import ApiClient, V1Node, V1ObjectMeta, V1Pod
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connections import Connections, usable
 from observability import API_RETRIES
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 log = logging.getLogger("my-scheduler")
 
@@ -204,7 +202,7 @@ def now() -> datetime.datetime:
 
 class Api:
     def __init__(self, api_client: ApiClient, component: str, instance: str) -> None:
-        self.core = CoreV1Api(api_client)
+        self.client = api_client
         self._configuration = api_client.configuration
         self._pool = api_client.rest_client.pool_manager
         self._connections = Connections(self._configuration) if usable(self._configuration) else None
@@ -212,6 +210,14 @@ class Api:
         self._token_until = 0.0  # monotonic seconds
         self.component = component
         self.instance = instance
+
+    @functools.cached_property
+    def core(self) -> CoreV1Api:
+        """The generated client, for the rare reads below (and the tests), made on first use: importing it takes
+        ~0.2 s, which the daemon's start need not pay."""
+        from kubernetes.client import CoreV1Api
+
+        return CoreV1Api(self.client)
 
     # --- reads ---------------------------------------------------------------------------------------
 

@@ -503,7 +503,7 @@ def serve(config: Config, api: Api) -> int:
     IS_LEADER.set(0 if config.leader_elect else 1)
     if config.leader_elect:
         elector = LeaseElector(
-            api.core.api_client,
+            api.client,
             config.lease_namespace,
             config.lease_name,
             # client-go's identity: unique even for two replicas on one host (hostNetwork, a laptop)
