@@ -309,9 +309,7 @@ def test_the_sums_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
         a=[on("a", name="r", anti_affinity=[pod_term(match=WEB)])],
         b=[on("b", name="t", preferred_affinity=[(7, pod_term(ZONE, match=WEB))], affinity=[pod_term(match=DB)])],
     )
-    table = NodeTable()
-    for n in nodes:
-        table.add(n)
+    table = held(nodes).table
     incoming = [
         new(anti_affinity=[pod_term(ZONE, match=WEB)]),
         new(affinity=[pod_term(ZONE, match=WEB), pod_term(match=WEB)]),
