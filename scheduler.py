@@ -8,6 +8,7 @@ python scheduler.py bind <namespace>/<pod> <node> [--force] [--dry-run]
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import signal
@@ -17,10 +18,10 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client import V1Pod, V1PodSpec
 
@@ -64,6 +65,7 @@ from scheduling_queue import PendingPod, SchedulingQueue
 from volume_binder import VolumeBindingError, bind_volumes
 
 log = logging.getLogger("my-scheduler")
+_T = TypeVar("_T")
 
 RESYNC_SECONDS = 30.0  # watch mode: the longest sleep (the queue's periodic flush needs a turn)
 # Pods decided between two looks at the watch events: bounds the inbox's backlog during a burst and how stale
@@ -73,6 +75,16 @@ REPORT_THREADS = 4  # posting FailedScheduling events, PodScheduled conditions a
 
 
 # --- the scheduler ----------------------------------------------------------------------------------------
+
+
+def read_ahead(items: Iterator[_T], thread: Executor) -> Iterator[_T]:
+    """What `items` yields, each next one read on `thread` while the caller handles this one: a LIST page is on
+    its way (the API server's time, the JSON) while the loop decides the pods of the one before. An error
+    raises where the item would have come."""
+    following = thread.submit(list, itertools.islice(items, 1))  # [] after the last
+    while ahead := following.result():
+        following = thread.submit(list, itertools.islice(items, 1))
+        yield ahead[0]
 
 
 def spec(pod: V1Pod) -> V1PodSpec:
@@ -134,6 +146,7 @@ class Scheduler:
         self.handlers = EventHandlers(api, config, self.cache, self.stop)
         self.wake = self.handlers.wake  # watch mode: something to do
         self.pool = ThreadPoolExecutor(config.parallelism, thread_name_prefix="bind")
+        self._lister = ThreadPoolExecutor(1, thread_name_prefix="list")  # poll mode: the next page, read ahead
         # FailedScheduling events, conditions and preemption's writes have threads of their own: they never wait
         # behind binds. Flushed at close, after the binds.
         self.reports = Reporter(REPORT_THREADS, backlog=config.parallelism)
@@ -192,7 +205,7 @@ class Scheduler:
             # Page by page, trying what is due after each: a first LIST of 50,000 pending pods need not end
             # before the first bind. Pods no longer listed (bound or deleted meanwhile) leave the queue after.
             listed: set[str] = set()
-            for page in self.api.pending_pods(self.profiles):
+            for page in read_ahead(self.api.pending_pods(self.profiles), self._lister):
                 for item in page:
                     if not self.cache.has_pod(uid := item["metadata"]["uid"]):
                         self._pending(pending_pod(item))
@@ -405,6 +418,7 @@ class Scheduler:
         self.stop.set()
         self.handlers.close()
         self.pool.shutdown(wait=True)
+        self._lister.shutdown(wait=True)
         self.reports.close()
 
 
