@@ -22,6 +22,7 @@ from policies.framework import (
     WorkloadSelectors,
     normalise,
 )
+from policies.node_table import NodeList, NodeTable
 from policies.volumes import BIND_COMPLETED, SELECTED_NODE, Claim, StorageClass, Volume, VolumeObjects
 
 Json = dict[str, Any]
@@ -293,6 +294,15 @@ def node(
 
 def node_info(n: V1Node | None = None, pods: Iterable[V1Pod] = ()) -> NodeInfo:
     return NodeInfo.of(n if n is not None else node(), pods)
+
+
+def held(nodes: Sequence[NodeInfo]) -> NodeList:
+    """The nodes as the cache holds them: all of one NodeTable, whose rows and kept sums (`tally`) the policies
+    then read instead of going node by node."""
+    table = NodeTable()
+    for n in nodes:
+        table.add(n)
+    return NodeList(nodes, table)
 
 
 def node_with_pods(name: str, *, pods: Iterable[V1Pod] = (), **kwargs: Any) -> NodeInfo:

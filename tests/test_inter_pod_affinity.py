@@ -15,8 +15,8 @@ from policies.inter_pod_affinity import (
     EXISTING_ANTI_AFFINITY_MISMATCH,
     InterPodAffinity,
 )
-from policies.node_table import NodeList, NodeTable
-from tests.builders import ZONE, filter_reasons, node, node_with_pods, pod, pod_term, selector
+from policies.node_table import NodeList
+from tests.builders import ZONE, filter_reasons, held, node, node_with_pods, pod, pod_term, selector
 
 WEB, DB = {"app": "web"}, {"app": "db"}
 ANTI, AFF, EXISTING = ANTI_AFFINITY_MISMATCH, AFFINITY_MISMATCH, EXISTING_ANTI_AFFINITY_MISMATCH
@@ -28,15 +28,6 @@ def on(node_name: str, name: str = "old", labels: dict[str, str] | None = None, 
 
 def new(**kwargs: Any) -> V1Pod:
     return pod("new", labels=kwargs.pop("labels", WEB), **kwargs)
-
-
-def held(nodes: list[NodeInfo]) -> NodeList:
-    """The nodes as the cache holds them: all of one table, whose kept sums (node_table.tally) the plugin reads
-    instead of counting node by node."""
-    table = NodeTable()
-    for n in nodes:
-        table.add(n)
-    return NodeList(nodes, table)
 
 
 Nodes = Callable[[list[NodeInfo]], Sequence[NodeInfo]]

@@ -16,16 +16,14 @@ from policies.node_table import (
     nodes_with,
     rows,
 )
-from tests.builders import node, node_info, pod, pod_term, taint
+from tests.builders import held, node, node_info, pod, pod_term, taint
 
 Mi = 1024 * 1024
 
 
 def table_of(*nodes: NodeInfo) -> tuple[NodeTable, NodeList]:
-    table = NodeTable()
-    for n in nodes:
-        table.add(n)
-    return table, NodeList(nodes, table)
+    listed = held(nodes)
+    return listed.table, listed
 
 
 def columns(table: Rows) -> list[list[int]]:

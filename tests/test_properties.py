@@ -18,8 +18,7 @@ from policies import algorithm
 from policies.algorithm import FilterCache, schedule
 from policies.config import FILTERS, SCORES, default_profile
 from policies.framework import MAX_SCORE, Code, NodeInfo, Profile
-from policies.node_table import NodeList, NodeTable
-from tests.builders import made
+from tests.builders import held, made
 
 Json = dict[str, Any]
 
@@ -317,13 +316,11 @@ def check(profile: Profile, the_pod: V1Pod, nodes: list[NodeInfo], find: int, st
     # The daemon's path (node-only verdicts cached, a window of nodes judged at once, the nodes' rows read from the
     # cache's NodeTable) must choose the same node after examining as many nodes; so must it on a plain list, and
     # with windows smaller than the cluster (their edges, and the wrap past the last node).
-    table = NodeTable()
-    for node in nodes:
-        table.add(node)
-    fast = schedule(profile, the_pod, NodeList(nodes, table), find=find, start=start, cache=FilterCache())
+    listed = held(nodes)
+    fast = schedule(profile, the_pod, listed, find=find, start=start, cache=FilterCache())
     plain = schedule(profile, the_pod, nodes, find=find, start=start, cache=FilterCache())
     with patch.object(algorithm, "WINDOW", 2):
-        narrow = schedule(profile, the_pod, NodeList(nodes, table), find=find, start=start, cache=FilterCache())
+        narrow = schedule(profile, the_pod, listed, find=find, start=start, cache=FilterCache())
     for answer in (decision, fast, plain, narrow):
         if answer.status.code is Code.ERROR:  # a plugin raised: fail with its traceback
             raise AssertionError(answer.message) from answer.status.error

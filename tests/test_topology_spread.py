@@ -23,7 +23,7 @@ from policies.framework import (
 )
 from policies.node_affinity import NodeAffinity
 from policies.node_resources_fit import NodeResourcesFit
-from policies.node_table import NodeList, NodeTable
+from policies.node_table import NodeList
 from policies.topology_spread import (
     MISMATCH,
     MISSING_LABEL,
@@ -37,6 +37,7 @@ from tests.builders import (
     ZONE,
     expr,
     filter_reasons,
+    held,
     label_selector,
     node,
     node_with_pods,
@@ -314,9 +315,7 @@ def test_the_counts_the_cache_keeps_follow_every_change_of_its_nodes() -> None:
     """Over all the cache's nodes the counts come from its table, updated node by node (node_table.tally): after
     each change they are what counting every node again gives."""
     nodes = three_zones()
-    table = NodeTable()
-    for n in nodes:
-        table.add(n)
+    table = held(nodes).table
     new_pod = incoming(ZONE_SKEW_1, spread(HOSTNAME, 1, match=WEB))
     cs = constraints(new_pod, "DoNotSchedule")
 
