@@ -352,6 +352,9 @@ class InterPodAffinity(PreFilterSkip, UniformScore, BatchFilter):
     node_only: ClassVar[bool] = False
     normalize = Normalize.NONE
 
+    def _state(self, pod: V1Pod, state: CycleState) -> _State | None:
+        return state.memo(_STATE, lambda: _state(pod, state))
+
     def _scores(self, pod: V1Pod, state: CycleState) -> dict[str, int] | None:
         return state.memo(_SCORE, lambda: _normalised(_score_state(pod, state.nodes, state.namespaces), state.scored))
 
@@ -364,10 +367,10 @@ class InterPodAffinity(PreFilterSkip, UniformScore, BatchFilter):
         return float(scores.get(node.name, 0)) if scores else 0.0
 
     def skips(self, pod: V1Pod, state: CycleState) -> bool:
-        return state.memo(_STATE, lambda: _state(pod, state)) is None
+        return self._state(pod, state) is None
 
     def filter(self, pod: V1Pod, node: NodeInfo, state: CycleState) -> Status:
-        s = state.memo(_STATE, lambda: _state(pod, state))
+        s = self._state(pod, state)
         reason = None if s is None else _rejection(s, node.labels)
         if reason is None:
             return SUCCESS
@@ -377,7 +380,7 @@ class InterPodAffinity(PreFilterSkip, UniformScore, BatchFilter):
 
     def filter_all(self, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState) -> npt.NDArray[np.bool_]:
         """`filter`'s verdict for every node at once: whether it passes."""
-        s = state.memo(_STATE, lambda: _state(pod, state))
+        s = self._state(pod, state)
         passes = np.full(len(nodes), True)
         if s is None:
             return passes
