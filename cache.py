@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client import V1LabelSelector, V1Node, V1Pod, V1PodDisruptionBudget
 
+from policies.algorithm import FilterCache
 from policies.framework import ClusterObjects, NodeFacts, NodeInfo, PodInfo, WorkloadSelectors
 from policies.node_table import NodeList, NodeTable
 from policies.preemption import Budget
@@ -165,6 +166,7 @@ class ClusterCache:
     _waiting: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # node name → pods of an unknown node
     _assumed: dict[str, float | None] = field(default_factory=dict)  # uid → expiry (None: bind in flight)
     _sorted: NodeList | None = None
+    _filters: FilterCache | None = None  # node-only verdicts per pod shape, until a node changes
     # The nodes' resource numbers as one array (the resource filter and scores read many nodes at once).
     table: NodeTable = field(default_factory=NodeTable)
     budgets: dict[str, Budget] = field(default_factory=dict)  # PodDisruptionBudgets by uid
@@ -245,6 +247,7 @@ class ClusterCache:
             self._count_images(info.facts, -1)
             self._count_images(facts, 1)
             info.set_facts(facts)
+            self._filters = None
             return True
         self._count_images(facts, 1)
         self.nodes[facts.name] = info = NodeInfo(facts)
@@ -273,6 +276,14 @@ class ClusterCache:
         if self._sorted is None:
             self._sorted = NodeList(sorted(self.nodes.values(), key=lambda n: n.name), self.table)
         return self._sorted
+
+    def filter_cache(self) -> FilterCache:
+        """The node-only filters' verdicts per pod shape (policies/algorithm.py), kept while no node changes (one
+        that comes or goes makes a new node list, which it notices): a burst of one workload's pods judges every
+        node once, not once per step of the loop."""
+        if self._filters is None:
+            self._filters = FilterCache()
+        return self._filters
 
     # --- PodDisruptionBudgets -----------------------------------------------------------------------------
 

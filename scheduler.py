@@ -240,7 +240,7 @@ class Scheduler:
         """Decide each pod against the cache, assume it and hand its bind to a bind thread. True when the
         loop must stop binding (SIGTERM, or the lease is lost)."""
         nodes = self.cache.node_list()
-        cache = FilterCache()  # node-only verdicts per pod shape: nodes do not change within a step
+        cache = self.cache.filter_cache()
         for i, entry in enumerate(pending):
             try:
                 pod = pod_model(json.loads(entry.manifest))

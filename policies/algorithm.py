@@ -195,20 +195,28 @@ def nodes_to_find(total: int, percentage: int = 0) -> int:
 
 
 class FilterCache:
-    """Within one step of the loop, the filters that read only the pod's spec and the node object (`node_only`)
-    give the same verdict for every pod with the same such spec, so a burst of identical pods pays for them once
-    per node, not once per pod and node. Node objects do not come, go or change within a step: one FilterCache serves
-    one node list."""
+    """The filters that read only the pod's spec and the node object (`node_only`) give the same verdict for every
+    pod with the same such spec, so a burst of pods of one workload pays for them once per node, not once per pod
+    and node. Verdicts hold while the node objects do not change: the cluster cache starts a new FilterCache when a
+    node changes (cache.py), and a mask asked for another node list (nodes came or went) is judged again."""
 
     def __init__(self) -> None:
+        self._nodes: Sequence[NodeInfo] | None = None
         self._masks: dict[Hashable, npt.NDArray[np.bool_]] = {}
 
-    def mask(self, pod: V1Pod, compute: Callable[[], npt.NDArray[np.bool_]]) -> npt.NDArray[np.bool_]:
-        """For every node of the step's node list at once."""
+    def mask(
+        self, pod: V1Pod, nodes: Sequence[NodeInfo], compute: Callable[[], npt.NDArray[np.bool_]]
+    ) -> npt.NDArray[np.bool_]:
+        """For every node of `nodes` at once."""
+        if nodes is not self._nodes or len(self._masks) >= MAX_SHAPES:
+            self._nodes, self._masks = nodes, {}
         key = _shape(pod)
         if key not in self._masks:
             self._masks[key] = compute()
         return self._masks[key]
+
+
+MAX_SHAPES = 256  # masks kept at most (of as many bytes as nodes each): pods of unique shapes do not pile up
 
 
 def _shape(pod: V1Pod) -> Hashable:
@@ -447,10 +455,10 @@ def _feasible(
     find: int,
     start: int,
 ) -> tuple[Sequence[NodeInfo], int]:
-    """The daemon's filtering: the node-only filters' verdicts for every node (once per pod shape and step), then
-    from `start` (rotating) a WINDOW of nodes at a time the batch filters' verdicts on all of them at once and
-    the other pod filters' node by node, until `find` nodes pass, as kube examines them. (The feasible nodes,
-    how many nodes were examined.)"""
+    """The daemon's filtering: the node-only filters' verdicts for every node (once per pod shape while the nodes
+    stay as they are), then from `start` (rotating) a WINDOW of nodes at a time the batch filters' verdicts on all
+    of them at once and the other pod filters' node by node, until `find` nodes pass, as kube examines them. (The
+    feasible nodes, how many nodes were examined.)"""
     count = len(nodes)
     if not count:
         return [], 0
@@ -530,12 +538,12 @@ def _feasible_one_by_one(
 def _node_only(
     profile: Profile, pod: V1Pod, nodes: Sequence[NodeInfo], state: CycleState, cache: FilterCache | None
 ) -> npt.NDArray[np.bool_]:
-    """Whether each node passes the node-only filters: from the step's FilterCache when there is one."""
+    """Whether each node passes the node-only filters: from the FilterCache when there is one."""
 
     def judge() -> npt.NDArray[np.bool_]:
         return np.fromiter((_passes(profile.node_only_filters, pod, n, state) for n in nodes), np.bool_, len(nodes))
 
-    return cache.mask(pod, judge) if cache is not None else judge()
+    return cache.mask(pod, nodes, judge) if cache is not None else judge()
 
 
 def _own_nomination(pod: V1Pod, nodes: Sequence[NodeInfo]) -> int | None:

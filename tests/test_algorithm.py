@@ -4,10 +4,12 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from kubernetes.client import V1Pod
 
-from policies.algorithm import failure_message, nodes_to_find, schedule
+from policies.algorithm import MAX_SHAPES, FilterCache, failure_message, nodes_to_find, schedule
 from policies.config import default_profile
 from policies.framework import (
     MAX_SCORE,
@@ -267,3 +269,28 @@ def test_a_prefilter_rejection_is_reported_once_as_kube_does() -> None:
     assert {v["VolumeBinding"].code for v in decision.verdicts.values()} == {Code.UNRESOLVABLE}
     objects = with_volumes(volume_objects(claim("ok", volume="pv"), volume("pv")))
     assert schedule(default_profile("x"), pod(claims=["ok"]), nodes, objects=objects).node == "a"
+
+
+def test_the_filter_cache_judges_a_shape_once_per_node_list_and_keeps_a_bounded_number() -> None:
+    nodes = [node_info(node("a"))]
+    judged: list[str] = []
+
+    def mask(cache: FilterCache, the_pod: V1Pod, on: list[NodeInfo]) -> None:
+        def judge() -> npt.NDArray[np.bool_]:
+            assert the_pod.spec and the_pod.spec.node_selector
+            judged.append(the_pod.spec.node_selector["n"])
+            return np.ones(len(on), np.bool_)
+
+        cache.mask(the_pod, on, judge)
+
+    cache = FilterCache()
+    shapes = [pod(node_selector={"n": str(i)}) for i in range(MAX_SHAPES + 1)]
+    mask(cache, shapes[0], nodes)
+    mask(cache, pod("other", node_selector={"n": "0"}), nodes)  # the same shape
+    assert judged == ["0"]
+    mask(cache, shapes[0], list(nodes))  # another node list
+    assert judged == ["0", "0"]
+    for shape in shapes[1:]:
+        mask(cache, shape, nodes)
+    mask(cache, shapes[0], nodes)  # forgotten when the cache was full
+    assert judged[-2:] == [str(MAX_SHAPES), "0"]

@@ -21,6 +21,8 @@ from cache import (
     storage_record,
     workload_selector,
 )
+from policies.algorithm import schedule
+from policies.config import default_profile
 from policies.framework import NodeFacts, NodeInfo, PodInfo
 from policies.volume_binding import PodVolumes
 from tests.builders import Clock, node, pod, port
@@ -152,6 +154,28 @@ def test_a_heartbeat_changes_nothing_a_new_taint_does(cache: ClusterCache) -> No
     assert not cache.set_node(facts("a"))
     assert cache.set_node(facts("a", unschedulable=True))
     assert cache.nodes["a"].unschedulable
+
+
+def test_node_only_verdicts_are_kept_until_a_node_comes_goes_or_changes(cache: ClusterCache) -> None:
+    profile = default_profile("my-scheduler")
+
+    def feasible() -> set[str]:
+        nodes = cache.node_list()
+        decision = schedule(profile, pod("p"), nodes, find=len(nodes), start=0, cache=cache.filter_cache())
+        return set(decision.totals)
+
+    kept = cache.filter_cache()
+    assert feasible() == {"a", "b"}
+    cache.set_node(facts("a"))  # a heartbeat
+    cache.add_pod(on("q", "a"))
+    assert cache.filter_cache() is kept
+    cache.set_node(facts("a", unschedulable=True))
+    assert feasible() == {"b"}
+    cache.set_node(facts("c"))
+    assert feasible() == {"b", "c"}
+    cache.remove_node("b")
+    assert feasible() == {"c"}
+    assert cache.filter_cache() is not kept
 
 
 def test_json_conversions_keep_what_the_policies_read() -> None:
