@@ -141,7 +141,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "scheduler_perf's workloads) or 'all' (default + scale, steady-scale, perf)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default: 3 for quick, 1 else)")
-    available = [n for n, c in CONTENDERS.items() if not c.checkout_env or os.environ.get(c.checkout_env)]
+    available = [
+        n for n, c in CONTENDERS.items() if not c.opt_in and (not c.checkout_env or os.environ.get(c.checkout_env))
+    ]
     parser.add_argument("--contenders", default=",".join(available), help=f"comma list of {', '.join(CONTENDERS)}")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before a run is given up (default 600)")
     parser.add_argument(

@@ -29,6 +29,7 @@ class Contender:
     # Ours from another checkout (an environment variable names its folder): an earlier version of the
     # scheduler measured in the same run, e.g. `git worktree add /tmp/baseline <commit>`.
     checkout_env: str | None = None
+    opt_in: bool = False  # left out of the default contender list
 
     def command(self, scheduler_name: str, kubeconfig: str, workdir: Path, bin_dir: Path) -> list[str]:
         if self.kind == "ours":
@@ -77,6 +78,7 @@ CONTENDERS = {
         Contender("ours-poll", "ours"),
         Contender("ours-watch", "ours", ("--mode", "watch")),
         Contender("ours-baseline", "ours", checkout_env="MY_SCHEDULER_BASELINE"),
+        Contender("ours-no-scores", "ours", ("--config", str(BENCH / "no-scores.yaml")), opt_in=True),
         Contender("kube-scheduler-default", "kube"),
         Contender("kube-scheduler-qps5000", "kube", qps=5000),
         Contender("naive", "naive"),

@@ -52,6 +52,7 @@ from workload import (
 )
 
 import bench
+from policies.config import load
 
 Json = dict[str, Any]
 TAINT = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
@@ -652,3 +653,11 @@ def test_raw_limit_events_is_an_anchor_with_its_own_flag() -> None:
     assert "--events" not in CONTENDERS["raw-limit"].command("s", "/k", Path("/tmp"), Path("/bin"))
     summary = summarise("batch", {"raw-limit-events": [{"sched_pods_per_s": 100.0}], "x": [{"sched_pods_per_s": 50.0}]})
     assert summary["x"]["ratio_raw-limit-events"] == 0.5
+
+
+def test_the_no_scores_contender_is_opt_in_and_its_config_loads() -> None:
+    assert "ours-no-scores" not in bench.parse_args([]).contender_list
+    assert "ours-no-scores" in bench.parse_args(["--contenders", "ours-no-scores"]).contender_list
+    command = CONTENDERS["ours-no-scores"].command("s", "/k", Path("/tmp"), Path("/bin"))
+    (profile,) = load(command[command.index("--config") + 1], "s")
+    assert profile.filters and not profile.scores and not profile.preemption
