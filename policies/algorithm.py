@@ -208,10 +208,12 @@ class FilterCache:
         self, pod: V1Pod, nodes: Sequence[NodeInfo], compute: Callable[[], npt.NDArray[np.bool_]]
     ) -> npt.NDArray[np.bool_]:
         """For every node of `nodes` at once."""
-        if nodes is not self._nodes or len(self._masks) >= MAX_SHAPES:
+        if nodes is not self._nodes:
             self._nodes, self._masks = nodes, {}
         key = _shape(pod)
         if key not in self._masks:
+            if len(self._masks) >= MAX_SHAPES:
+                self._masks = {}
             self._masks[key] = compute()
         return self._masks[key]
 

@@ -288,9 +288,12 @@ def test_the_filter_cache_judges_a_shape_once_per_node_list_and_keeps_a_bounded_
     mask(cache, shapes[0], nodes)
     mask(cache, pod("other", node_selector={"n": "0"}), nodes)  # the same shape
     assert judged == ["0"]
-    mask(cache, shapes[0], list(nodes))  # another node list
-    assert judged == ["0", "0"]
-    for shape in shapes[1:]:
+    for shape in shapes[1:MAX_SHAPES]:
         mask(cache, shape, nodes)
-    mask(cache, shapes[0], nodes)  # forgotten when the cache was full
+    mask(cache, shapes[0], nodes)  # still kept: the cache is full, not over
+    assert judged[-1] == str(MAX_SHAPES - 1)
+    mask(cache, shapes[MAX_SHAPES], nodes)  # one more: the cache starts again
+    mask(cache, shapes[0], nodes)
     assert judged[-2:] == [str(MAX_SHAPES), "0"]
+    mask(cache, shapes[0], list(nodes))  # another node list
+    assert judged[-2:] == ["0", "0"]
